@@ -1,0 +1,275 @@
+using Google.Protobuf;
+using Ternion.IR.Onnx;
+
+namespace Ternion.IR.Serialization;
+
+public enum ExternalDataMode
+{
+    /// <summary>Keep external tensors external; move large tensors out too when the file would pass 2 GiB.</summary>
+    Auto,
+    /// <summary>Every tensor of at least <see cref="SaveOptions.ExternalThreshold"/> bytes goes to the data file.</summary>
+    Always,
+    /// <summary>Everything inline; refused when the file would pass 2 GiB.</summary>
+    Never,
+}
+
+public sealed record SaveOptions
+{
+    public ExternalDataMode ExternalData { get; init; } = ExternalDataMode.Auto;
+    /// <summary>Offset alignment of each tensor in the data file (at least 64; 4096 suits memory mapping).</summary>
+    public int Alignment { get; init; } = 4096;
+    /// <summary>Tensors smaller than this stay inline.</summary>
+    public long ExternalThreshold { get; init; } = 1024;
+    /// <summary>Data file name, next to the model; default "&lt;model file name&gt;.data".</summary>
+    public string? DataFileName { get; init; }
+    /// <summary>Per-tensor override: return true to force a tensor external (e.g. packed weights for a native target).</summary>
+    public Func<Tensor, bool>? ForceExternal { get; init; }
+    /// <summary>Called after each external tensor is written: (tensors done, bytes done).</summary>
+    public Action<int, long>? Progress { get; init; }
+    public static SaveOptions Default { get; } = new();
+}
+
+/// <summary>What a save wrote.</summary>
+public sealed record SaveResult(string ModelPath, string? DataPath, long ModelBytes, long DataBytes, int ExternalTensors);
+
+/// <summary>Reads and writes ONNX files: lossless, deterministic, and never leaving a half-written file.</summary>
+public static class ModelSerializer
+{
+    /// <summary>Protobuf messages cannot exceed 2 GiB; keep a margin for everything around the tensors.</summary>
+    public const long ProtobufLimit = int.MaxValue;
+    private const long InlineBudget = ProtobufLimit - (64L << 20);
+
+    public static Model Load(string path, LoadLimits? limits = null)
+    {
+        limits ??= LoadLimits.Default;
+        var full = Path.GetFullPath(path);
+        var info = new FileInfo(full);
+        if (Directory.Exists(full)) throw new ModelFormatException(path, "is a folder, not a model file");
+        if (!info.Exists) throw new ModelFormatException(path, "file not found");
+        if (info.Length == 0) throw new ModelFormatException(path, "file is empty");
+        if (info.Length > ProtobufLimit)
+            throw new ModelFormatException(path, $"file is {info.Length:N0} bytes; an ONNX protobuf file cannot exceed 2 GiB (large weights belong in external data)");
+        byte[] bytes;
+        try { bytes = File.ReadAllBytes(full); }
+        catch (IOException e) { throw new ModelFormatException(path, $"cannot read: {e.Message}"); }
+        catch (UnauthorizedAccessException e) { throw new ModelFormatException(path, $"cannot read: {e.Message}"); }
+        var model = FromBytes(bytes, path, Path.GetDirectoryName(full), limits);
+        model.SourcePath = full;
+        model.SourceDirectory = Path.GetDirectoryName(full);
+        return model;
+    }
+
+    /// <summary>Parses a model from bytes; <paramref name="baseDir"/> is where external data is looked for.</summary>
+    public static Model FromBytes(byte[] bytes, string displayName = "<memory>", string? baseDir = null, LoadLimits? limits = null)
+    {
+        limits ??= LoadLimits.Default;
+        var proto = ParseModelProto(bytes, displayName, limits);
+        var model = new ProtoReader(displayName, baseDir, limits).ReadModel(proto);
+        model.SourceDirectory = baseDir;
+        ModelValidator.Validate(model, displayName, limits);
+        return model;
+    }
+
+    internal static ModelProto ParseModelProto(byte[] bytes, string displayName, LoadLimits limits)
+    {
+        // Each level of subgraph costs three message levels (Graph > Node > Attribute), plus types.
+        int recursion = 3 * (limits.MaxSubgraphDepth + 1) + 40;
+        try
+        {
+            using var ms = new MemoryStream(bytes, writable: false);
+            var input = CodedInputStream.CreateWithLimits(ms, int.MaxValue, recursion);
+            var proto = new ModelProto();
+            proto.MergeFrom(input);
+            return proto;
+        }
+        catch (InvalidProtocolBufferException e) when (e.Message.Contains("recursion", StringComparison.OrdinalIgnoreCase))
+        {
+            throw new ModelFormatException(displayName, $"subgraphs are nested deeper than {limits.MaxSubgraphDepth} levels");
+        }
+        catch (InvalidProtocolBufferException e)
+        {
+            throw new ModelFormatException(displayName, $"not a valid ONNX model (protobuf: {FirstLine(e.Message)})");
+        }
+        catch (Exception e) when (e is not OutOfMemoryException)
+        {
+            // Malformed strings and the like surface as other exception types; they mean the same.
+            throw new ModelFormatException(displayName, $"not a valid ONNX model ({FirstLine(e.Message)})");
+        }
+    }
+
+    private static string FirstLine(string s) => s.Split('\n')[0].Trim();
+
+    /// <summary>Serializes with every tensor inline (for in-memory use, e.g. handing a model to ONNX Runtime).</summary>
+    public static byte[] ToBytes(Model model)
+    {
+        long inline = model.AllTensors().Sum(t => t.ByteLength);
+        if (inline > InlineBudget)
+            throw new TernionException($"model holds {inline:N0} bytes of tensors; over protobuf's 2 GiB limit, it can only be saved with external data");
+        return new ProtoWriter(ProtoWriter.Inline).WriteModel(model).ToByteArray();
+    }
+
+    /// <summary>Converts to a ModelProto with every tensor inline (tests compare these field by field).</summary>
+    public static ModelProto ToProto(Model model) => new ProtoWriter(ProtoWriter.Inline).WriteModel(model);
+
+    public static TensorProto TensorToProto(Tensor t) => ProtoWriter.Inline(t);
+
+    public static Tensor TensorFromProto(TensorProto p, string displayName = "<tensor>", string? baseDir = null) =>
+        new ProtoReader(displayName, baseDir, LoadLimits.Default).ReadTensor(p, $"tensor '{p.Name}'");
+
+    /// <summary>
+    /// Writes the model to <paramref name="path"/> (and its data file). Everything goes to temporary
+    /// files in the target folder first and is renamed into place at the end, so a failure leaves
+    /// nothing half-written. Refuses to overwrite the model's own source files.
+    /// </summary>
+    public static SaveResult Save(Model model, string path, SaveOptions? options = null)
+    {
+        options ??= SaveOptions.Default;
+        if (options.Alignment < 64 || (options.Alignment & (options.Alignment - 1)) != 0)
+            throw new TernionException($"alignment {options.Alignment} must be a power of two of at least 64");
+        string full = Path.GetFullPath(path);
+        string dir = Path.GetDirectoryName(full)!;
+        if (!Directory.Exists(dir)) throw new TernionException($"{path}: output folder '{dir}' does not exist");
+        if (Directory.Exists(full)) throw new TernionException($"{path}: is a folder");
+        string dataName = options.DataFileName ?? Path.GetFileName(full) + ".data";
+        if (dataName.Contains('/') || dataName.Contains('\\')) throw new TernionException($"data file name '{dataName}' must be a plain file name");
+        string dataFull = Path.Combine(dir, dataName);
+
+        var sources = SourceFiles(model);
+        foreach (var target in new[] { full, dataFull })
+            if (sources.Contains(PathSafety.RealPath(target)))
+                throw new TernionException($"{path}: refusing to overwrite '{Path.GetFileName(target)}', which the model was read from; choose another output path");
+
+        var plan = PlanExternal(model, options);
+        string tmpModel = Path.Combine(dir, $".{Path.GetFileName(full)}.tmp-{Environment.ProcessId}-{Guid.NewGuid():N}");
+        string tmpData = Path.Combine(dir, $".{dataName}.tmp-{Environment.ProcessId}-{Guid.NewGuid():N}");
+        FileStream? data = null;
+        try
+        {
+            long dataLen = 0;
+            int externalCount = 0;
+            TensorProto WriteTensor(Tensor t)
+            {
+                if (!plan.Contains(t)) return ProtoWriter.Inline(t);
+                data ??= new FileStream(tmpData, FileMode.CreateNew, FileAccess.Write, FileShare.None, 1 << 20);
+                long pad = (options.Alignment - dataLen % options.Alignment) % options.Alignment;
+                if (pad > 0) { data.Write(new byte[pad]); dataLen += pad; }
+                long offset = dataLen;
+                t.Data.CopyTo(data);
+                long len = data.Position - offset;
+                if (len != t.ByteLength) throw new TernionException($"tensor '{t.Name}': wrote {len} bytes, expected {t.ByteLength}");
+                dataLen += len;
+                externalCount++;
+                options.Progress?.Invoke(externalCount, dataLen);
+                var p = ProtoWriter.NewWithResidue(t);
+                ProtoWriter.WriteHeader(t, p);
+                p.DataLocation = TensorProto.Types.DataLocation.External;
+                p.ExternalData.Add(new StringStringEntryProto { Key = "location", Value = dataName });
+                p.ExternalData.Add(new StringStringEntryProto { Key = "offset", Value = offset.ToString(System.Globalization.CultureInfo.InvariantCulture) });
+                p.ExternalData.Add(new StringStringEntryProto { Key = "length", Value = len.ToString(System.Globalization.CultureInfo.InvariantCulture) });
+                if (t.Residue is { } r) p.ExternalData.AddRange(r.ExternalData.Select(e => e.Clone()));
+                return p;
+            }
+
+            var proto = new ProtoWriter(WriteTensor).WriteModel(model);
+            long size = ComputeSize(proto);
+            if (size > ProtobufLimit)
+                throw new TernionException($"{path}: the model would be {size:N0} bytes, over protobuf's 2 GiB limit; save with external data (--external-data auto)");
+            using (var fs = new FileStream(tmpModel, FileMode.CreateNew, FileAccess.Write, FileShare.None, 1 << 16))
+            {
+                proto.WriteTo(fs);
+                fs.Flush(flushToDisk: true);
+            }
+            if (data is not null)
+            {
+                data.Flush(flushToDisk: true);
+                data.Dispose();
+                data = null;
+                File.Move(tmpData, dataFull, overwrite: true);
+            }
+            File.Move(tmpModel, full, overwrite: true);
+            return new SaveResult(full, externalCount > 0 ? dataFull : null, size, dataLen, externalCount);
+        }
+        catch (IOException e) when (IsDiskFull(e))
+        {
+            throw new TernionException($"{path}: the disk is full ({e.Message.Trim()}); nothing was written");
+        }
+        finally
+        {
+            data?.Dispose();
+            TryDelete(tmpModel);
+            TryDelete(tmpData);
+        }
+    }
+
+    private static bool IsDiskFull(IOException e) =>
+        (e.HResult & 0xFFFF) == 28 /* ENOSPC */ || (e.HResult & 0xFFFF) == 112 || e.Message.Contains("No space left", StringComparison.OrdinalIgnoreCase);
+
+    private static void TryDelete(string p)
+    {
+        try { if (File.Exists(p)) File.Delete(p); } catch (IOException) { } catch (UnauthorizedAccessException) { }
+    }
+
+    private static long ComputeSize(ModelProto p)
+    {
+        // CalculateSize is an int and wraps past 2 GiB: add up the graph parts in long arithmetic.
+        long size = 0;
+        foreach (var init in p.Graph.Initializer) size += init.CalculateSize() + 8;
+        foreach (var n in p.Graph.Node) size += n.CalculateSize() + 8;
+        foreach (var f in p.Functions) size += f.CalculateSize() + 8;
+        return size > ProtobufLimit ? size : p.CalculateSize();
+    }
+
+    private static HashSet<string> SourceFiles(Model model)
+    {
+        var set = new HashSet<string>(StringComparer.Ordinal);
+        if (model.SourcePath is { } sp) set.Add(PathSafety.RealPath(sp));
+        foreach (var t in model.AllTensors())
+            if (t.Data is ExternalTensorData e) set.Add(PathSafety.RealPath(e.FullPath));
+        return set;
+    }
+
+    private static HashSet<Tensor> PlanExternal(Model model, SaveOptions o)
+    {
+        var plan = new HashSet<Tensor>(ReferenceEqualityComparer.Instance);
+        var all = model.AllTensors().Where(t => t.DataType != DataType.String).ToList();
+        switch (o.ExternalData)
+        {
+            case ExternalDataMode.Always:
+                foreach (var t in all) if (t.ByteLength >= o.ExternalThreshold || (o.ForceExternal?.Invoke(t) ?? false)) plan.Add(t);
+                break;
+            case ExternalDataMode.Never:
+                long total = all.Sum(t => t.ByteLength);
+                if (total > InlineBudget)
+                    throw new TernionException($"the model holds {total:N0} bytes of tensors, over protobuf's 2 GiB limit; it needs external data (--external-data auto)");
+                break;
+            default:
+                foreach (var t in all) if (t.IsExternal || (o.ForceExternal?.Invoke(t) ?? false)) plan.Add(t);
+                long inline = all.Where(t => !plan.Contains(t)).Sum(t => t.ByteLength);
+                if (inline > InlineBudget)
+                    foreach (var t in all) if (t.ByteLength >= o.ExternalThreshold) plan.Add(t);
+                break;
+        }
+        return plan;
+    }
+
+    /// <summary>Every tensor of the model: initializers and attribute tensors in all graphs and functions.</summary>
+    public static IEnumerable<Tensor> AllTensors(this Model model)
+    {
+        foreach (var g in model.AllGraphs())
+        {
+            foreach (var v in g.Initializers) yield return v.Initializer!;
+            foreach (var n in g.Nodes)
+                foreach (var a in n.Attributes)
+                {
+                    if (a.AsTensor is { } t) yield return t;
+                    foreach (var x in a.Tensors) yield return x;
+                }
+        }
+        foreach (var f in model.Functions)
+            foreach (var a in f.AttributeDefaults)
+            {
+                if (a.AsTensor is { } t) yield return t;
+                foreach (var x in a.Tensors) yield return x;
+            }
+    }
+}

@@ -1,0 +1,260 @@
+using System.Buffers;
+using System.IO.MemoryMappedFiles;
+using System.Runtime.InteropServices;
+using Google.Protobuf;
+using Ternion.IR.Onnx;
+
+namespace Ternion.IR;
+
+/// <summary>
+/// The bytes of a tensor (little-endian, sub-byte types packed), wherever they live: inside the
+/// parsed protobuf, in an external file (memory-mapped only when asked), in memory, or computed
+/// on demand when the model is saved. Reading is always explicit, so dims and type are known
+/// without touching the data.
+/// </summary>
+public abstract class TensorData
+{
+    /// <summary>Length in bytes.</summary>
+    public abstract long Length { get; }
+
+    /// <summary>Opens the bytes for reading. Dispose the result to release a mapping.</summary>
+    public abstract TensorBytes Open();
+
+    /// <summary>Writes the bytes to a stream without holding more than a buffer in memory where possible.</summary>
+    public virtual void CopyTo(Stream destination)
+    {
+        using var b = Open();
+        destination.Write(b.Span);
+    }
+}
+
+/// <summary>Readable bytes of a tensor; disposing releases any mapping behind them.</summary>
+public readonly struct TensorBytes : IDisposable
+{
+    private readonly ReadOnlyMemory<byte> _memory;
+    private readonly IDisposable? _owner;
+    public TensorBytes(ReadOnlyMemory<byte> memory, IDisposable? owner) { _memory = memory; _owner = owner; }
+    public ReadOnlySpan<byte> Span => _memory.Span;
+    public ReadOnlyMemory<byte> Memory => _memory;
+    public int Length => _memory.Length;
+    public void Dispose() => _owner?.Dispose();
+}
+
+/// <summary>Bytes held in memory (created by a pass, or read from a file).</summary>
+public sealed class MemoryTensorData : TensorData
+{
+    private readonly ReadOnlyMemory<byte> _bytes;
+    public MemoryTensorData(ReadOnlyMemory<byte> bytes) { _bytes = bytes; }
+    public override long Length => _bytes.Length;
+    public override TensorBytes Open() => new(_bytes, null);
+    internal ReadOnlyMemory<byte> Bytes => _bytes;
+}
+
+/// <summary>
+/// Bytes produced only when somebody reads them (e.g. packed weights computed while the model is
+/// written), so a pipeline can stream tensor by tensor instead of holding every result at once.
+/// </summary>
+public sealed class DeferredTensorData : TensorData
+{
+    private readonly long _length;
+    private readonly Func<ReadOnlyMemory<byte>> _produce;
+    public DeferredTensorData(long length, Func<ReadOnlyMemory<byte>> produce) { _length = length; _produce = produce; }
+    public override long Length => _length;
+    public override TensorBytes Open()
+    {
+        var bytes = _produce();
+        if (bytes.Length != _length)
+            throw new InvalidOperationException($"deferred tensor produced {bytes.Length} bytes, promised {_length}");
+        return new TensorBytes(bytes, null);
+    }
+}
+
+/// <summary>Data inside a parsed TensorProto: raw_data (wrapped, not copied) or the typed repeated fields.</summary>
+public sealed class ProtoTensorData : TensorData
+{
+    private readonly DataType _type;
+    private readonly long _elements;
+    private ReadOnlyMemory<byte>? _converted;
+
+    internal ProtoTensorData(TensorProto dataFields, DataType type, long elements)
+    {
+        Proto = dataFields;
+        _type = type;
+        _elements = elements;
+    }
+
+    /// <summary>The proto holding the data fields exactly as they were read (kept for a lossless save).</summary>
+    internal TensorProto Proto { get; }
+
+    public bool IsRaw => Proto.HasRawData;
+
+    public override long Length => Proto.HasRawData ? Proto.RawData.Length : DataTypes.ByteCount(_type, _elements);
+
+    public override TensorBytes Open()
+    {
+        if (Proto.HasRawData) return new TensorBytes(Proto.RawData.Memory, null);
+        _converted ??= TypedFieldsToRaw(Proto, _type, _elements);
+        return new TensorBytes(_converted.Value, null);
+    }
+
+    internal static ReadOnlyMemory<byte> TypedFieldsToRaw(TensorProto p, DataType type, long elements)
+    {
+        long n = DataTypes.ByteCount(type, elements);
+        var dst = new byte[n];
+        switch (type)
+        {
+            case DataType.Float:
+            case DataType.Complex64:
+                MemoryMarshal.AsBytes(p.FloatData.ToArray().AsSpan()).CopyTo(dst);
+                break;
+            case DataType.Double:
+            case DataType.Complex128:
+                MemoryMarshal.AsBytes(p.DoubleData.ToArray().AsSpan()).CopyTo(dst);
+                break;
+            case DataType.Int64:
+                MemoryMarshal.AsBytes(p.Int64Data.ToArray().AsSpan()).CopyTo(dst);
+                break;
+            case DataType.UInt64:
+                MemoryMarshal.AsBytes(p.Uint64Data.ToArray().AsSpan()).CopyTo(dst);
+                break;
+            case DataType.UInt32:
+                for (int i = 0; i < p.Uint64Data.Count; i++) BitConverter.TryWriteBytes(dst.AsSpan(i * 4), (uint)p.Uint64Data[i]);
+                break;
+            case DataType.Int32:
+                MemoryMarshal.AsBytes(p.Int32Data.ToArray().AsSpan()).CopyTo(dst);
+                break;
+            case DataType.Int16 or DataType.UInt16 or DataType.Float16 or DataType.BFloat16:
+                for (int i = 0; i < p.Int32Data.Count; i++) BitConverter.TryWriteBytes(dst.AsSpan(i * 2), (ushort)p.Int32Data[i]);
+                break;
+            default:
+                // 8-bit and sub-byte types: one byte (already packed for 4- and 2-bit types) per int32 entry.
+                for (int i = 0; i < p.Int32Data.Count && i < dst.Length; i++) dst[i] = (byte)p.Int32Data[i];
+                break;
+        }
+        return dst;
+    }
+
+    /// <summary>Number of entries the typed field holds, for checking it against the dims.</summary>
+    internal static long TypedCount(TensorProto p, DataType type) => type switch
+    {
+        DataType.Float or DataType.Complex64 => p.FloatData.Count,
+        DataType.Double or DataType.Complex128 => p.DoubleData.Count,
+        DataType.Int64 => p.Int64Data.Count,
+        DataType.UInt64 or DataType.UInt32 => p.Uint64Data.Count,
+        DataType.String => p.StringData.Count,
+        _ => p.Int32Data.Count,
+    };
+
+    /// <summary>Entries the typed field must hold for this many elements.</summary>
+    internal static long ExpectedTypedCount(DataType type, long elements) => type switch
+    {
+        DataType.Complex64 or DataType.Complex128 => elements * 2,
+        DataType.UInt4 or DataType.Int4 or DataType.Float4E2M1 or DataType.UInt2 or DataType.Int2 => DataTypes.ByteCount(type, elements),
+        _ => elements,
+    };
+}
+
+/// <summary>
+/// Data in an external file, addressed by key (location, offset, length) and memory-mapped only
+/// while somebody reads it. The path was checked to stay inside the model's folder when loaded.
+/// </summary>
+public sealed class ExternalTensorData : TensorData
+{
+    public ExternalTensorData(string fullPath, string location, long offset, long length, string? checksum)
+    {
+        FullPath = fullPath; Location = location; Offset = offset; _length = length; Checksum = checksum;
+    }
+
+    private readonly long _length;
+    public string FullPath { get; }
+    /// <summary>The location key as written in the model (relative to the model's folder).</summary>
+    public string Location { get; }
+    public long Offset { get; }
+    public string? Checksum { get; }
+    public override long Length => _length;
+
+    public override TensorBytes Open()
+    {
+        if (_length == 0) return new TensorBytes(ReadOnlyMemory<byte>.Empty, null);
+        if (_length > int.MaxValue)
+            throw new TernionException($"{FullPath}: tensor of {_length} bytes at offset {Offset} is larger than one read can hold (2 GiB); read it in chunks");
+        var mgr = MappedRange.Create(FullPath, Offset, _length);
+        return new TensorBytes(mgr.Memory, mgr);
+    }
+
+    /// <summary>Reads a range into <paramref name="destination"/> (for chunked processing of huge tensors).</summary>
+    public void Read(long offset, Span<byte> destination)
+    {
+        using var handle = File.OpenHandle(FullPath, FileMode.Open, FileAccess.Read, FileShare.Read);
+        int got = 0;
+        while (got < destination.Length)
+        {
+            int n = RandomAccess.Read(handle, destination[got..], Offset + offset + got);
+            if (n <= 0) throw new TernionException($"{FullPath}: unexpected end of file at offset {Offset + offset + got}");
+            got += n;
+        }
+    }
+
+    /// <summary>Streams with positional reads and a fixed buffer, so copying a huge tensor does not grow the resident set.</summary>
+    public override void CopyTo(Stream destination)
+    {
+        using var handle = File.OpenHandle(FullPath, FileMode.Open, FileAccess.Read, FileShare.Read, FileOptions.SequentialScan);
+        var buf = ArrayPool<byte>.Shared.Rent(1 << 20);
+        try
+        {
+            long done = 0;
+            while (done < _length)
+            {
+                int want = (int)Math.Min(buf.Length, _length - done);
+                int n = RandomAccess.Read(handle, buf.AsSpan(0, want), Offset + done);
+                if (n <= 0) throw new TernionException($"{FullPath}: unexpected end of file at offset {Offset + done}");
+                destination.Write(buf, 0, n);
+                done += n;
+            }
+        }
+        finally { ArrayPool<byte>.Shared.Return(buf); }
+    }
+
+    /// <summary>A mapped view of part of a file, exposed as Memory; unmapped on dispose.</summary>
+    private sealed unsafe class MappedRange : MemoryManager<byte>
+    {
+        private MemoryMappedFile? _file;
+        private MemoryMappedViewAccessor? _view;
+        private byte* _ptr;
+        private readonly int _length;
+
+        private MappedRange(MemoryMappedFile file, MemoryMappedViewAccessor view, int length)
+        {
+            _file = file; _view = view; _length = length;
+            byte* p = null;
+            view.SafeMemoryMappedViewHandle.AcquirePointer(ref p);
+            _ptr = p + view.PointerOffset;
+        }
+
+        public static MappedRange Create(string path, long offset, long length)
+        {
+            var file = MemoryMappedFile.CreateFromFile(
+                new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read), null, 0,
+                MemoryMappedFileAccess.Read, HandleInheritability.None, leaveOpen: false);
+            try
+            {
+                var view = file.CreateViewAccessor(offset, length, MemoryMappedFileAccess.Read);
+                return new MappedRange(file, view, (int)length);
+            }
+            catch { file.Dispose(); throw; }
+        }
+
+        public override Span<byte> GetSpan() => new(_ptr, _length);
+        public override MemoryHandle Pin(int elementIndex = 0) => new(_ptr + elementIndex);
+        public override void Unpin() { }
+
+        protected override void Dispose(bool disposing)
+        {
+            if (_view is null) return;
+            _view.SafeMemoryMappedViewHandle.ReleasePointer();
+            _view.Dispose();
+            _file!.Dispose();
+            _view = null; _file = null; _ptr = null;
+        }
+    }
+}
