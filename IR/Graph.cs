@@ -250,6 +250,21 @@ public sealed class NodeList : IEnumerable<Node>
         Count++;
     }
 
+    /// <summary>Puts the same nodes in a new order (values, uses and scopes are untouched).</summary>
+    public void Reorder(IReadOnlyList<Node> newOrder)
+    {
+        if (newOrder.Count != Count || newOrder.Any(n => !ReferenceEquals(n.Graph, _graph) || n.Removed)
+            || newOrder.Distinct(ReferenceEqualityComparer.Instance).Count() != Count)
+            throw new IrMutationException($"a new order for graph '{_graph.Name}' must hold exactly its {Count} nodes");
+        _head = _tail = null;
+        foreach (var node in newOrder)
+        {
+            node.Prev = _tail; node.Next = null;
+            if (_tail is null) _head = node; else _tail.Next = node;
+            _tail = node;
+        }
+    }
+
     internal void Unlink(Node node)
     {
         if (node.Prev is null) _head = node.Next; else node.Prev.Next = node.Next;

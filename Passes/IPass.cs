@@ -1,0 +1,92 @@
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+using Ternion.IR;
+
+namespace Ternion.Passes;
+
+/// <summary>
+/// A step of the pipeline. An in-place pass changes the model it is given and returns it; a
+/// functional pass returns a new model and leaves its input untouched. Either way it says whether
+/// it changed anything.
+/// </summary>
+public interface IPass
+{
+    /// <summary>Stable name used in logs, dumps (03-PackTernaryWeights/) and pipeline edits.</summary>
+    string Name { get; }
+    bool InPlace { get; }
+    PassResult Run(Model model, PassContext context);
+}
+
+/// <param name="Model">The model after the pass (the same object for in-place passes).</param>
+/// <param name="Modified">Whether the pass changed anything.</param>
+/// <param name="Changes">How many rewrites it made (nodes replaced, weights packed ...), for the log.</param>
+public sealed record PassResult(Model Model, bool Modified, int Changes = 0)
+{
+    public static PassResult Unchanged(Model m) => new(m, false, 0);
+}
+
+/// <summary>Base for in-place passes: implement <see cref="Apply"/> and return the number of changes.</summary>
+public abstract class InPlacePass : IPass
+{
+    public virtual string Name => GetType().Name;
+    public bool InPlace => true;
+
+    public PassResult Run(Model model, PassContext context)
+    {
+        int changes = Apply(model, context);
+        return new PassResult(model, changes > 0, changes);
+    }
+
+    protected abstract int Apply(Model model, PassContext context);
+}
+
+/// <summary>What a pass may read about the compilation: options, target capabilities, logging, and the report it adds to.</summary>
+public sealed class PassContext
+{
+    public PassContext(CompileOptions? options = null, ILogger? logger = null, CompileReport? report = null)
+    {
+        Options = options ?? new CompileOptions();
+        Logger = logger ?? NullLogger.Instance;
+        Report = report ?? new CompileReport();
+    }
+
+    public CompileOptions Options { get; }
+    public ILogger Logger { get; }
+    public CompileReport Report { get; }
+    public CancellationToken Cancellation { get; init; }
+}
+
+/// <summary>Options of one compilation, as a pass sees them.</summary>
+public sealed record CompileOptions
+{
+    /// <summary>TTF1 block size, 320 or 640 trits.</summary>
+    public int BlockSize { get; init; } = 320;
+    /// <summary>Tensors with fewer elements stay dense.</summary>
+    public long MinElements { get; init; } = 1024;
+    /// <summary>Keep the standard-op fallback body of TernaryDecode in the model.</summary>
+    public bool FallbackBody { get; init; } = true;
+    /// <summary>What the target runs natively; passes consult it (e.g. to keep tensor-form FlexAttention).</summary>
+    public TargetCapabilities Capabilities { get; init; } = TargetCapabilities.Portable;
+    /// <summary>Threads for data-parallel work (packing); 0 = all cores.</summary>
+    public int Threads { get; init; }
+}
+
+/// <summary>What a target (runtime or hardware) runs natively, and how it likes its data.</summary>
+public sealed record TargetCapabilities
+{
+    /// <summary>Runs com.ternion::TernaryDecode itself (e.g. a decompression engine).</summary>
+    public bool NativeTernaryDecode { get; init; }
+    /// <summary>Runs ai.onnx.preview::FlexAttention (tensor form) itself.</summary>
+    public bool NativeFlexAttention { get; init; }
+    /// <summary>Highest default-domain opset it runs.</summary>
+    public int MaxOpset { get; init; } = 26;
+    /// <summary>Highest IR version it reads.</summary>
+    public int MaxIrVersion { get; init; } = 13;
+    /// <summary>Block size it prefers (320 or 640).</summary>
+    public int PreferredBlockSize { get; init; } = 320;
+    /// <summary>Alignment of tensors in external data.</summary>
+    public int Alignment { get; init; } = 4096;
+
+    /// <summary>A stock runtime: standard ONNX only (ONNX Runtime 1.31's limits).</summary>
+    public static TargetCapabilities Portable { get; } = new();
+}
