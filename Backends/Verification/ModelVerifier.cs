@@ -14,6 +14,8 @@ public sealed record VerifyOptions
     public int Seed { get; init; } = 0;
     /// <summary>Sizes for symbolic dimensions; any other symbolic dimension is 1.</summary>
     public IReadOnlyDictionary<string, long> Dims { get; init; } = new Dictionary<string, long>();
+    /// <summary>Whole shapes for named inputs (for inputs whose dimensions have no names).</summary>
+    public IReadOnlyDictionary<string, long[]> Shapes { get; init; } = new Dictionary<string, long[]>();
     /// <summary>ORT options for both runs.</summary>
     public OrtRunOptions Ort { get; init; } = new();
     /// <summary>Require bit-identical outputs (ignores the tolerances).</summary>
@@ -33,7 +35,7 @@ public static class ModelVerifier
         options ??= new VerifyOptions();
         var reference = ModelSerializer.Load(referencePath);
         var candidate = ModelSerializer.Load(candidatePath);
-        var inputs = options.InputsDirectory is { } dir ? ReadInputs(reference, dir) : GenerateInputs(reference, options.Seed, options.Dims);
+        var inputs = options.InputsDirectory is { } dir ? ReadInputs(reference, dir) : GenerateInputs(reference, options.Seed, options.Dims, options.Shapes);
         foreach (var name in inputs.Keys)
             if (candidate.Graph.Inputs.All(v => v.Name != name))
                 throw new TernionException($"{candidatePath}: has no input '{name}', which {Path.GetFileName(referencePath)} takes");
@@ -79,8 +81,11 @@ public static class ModelVerifier
     }
 
     /// <summary>Deterministic inputs from the declared types: floats in [-1, 1), integers in [0, 3), random booleans.</summary>
-    public static Dictionary<string, RunValue> GenerateInputs(Model model, int seed, IReadOnlyDictionary<string, long> dims)
+    public static Dictionary<string, RunValue> GenerateInputs(Model model, int seed, IReadOnlyDictionary<string, long> dims, IReadOnlyDictionary<string, long[]>? shapes = null)
     {
+        if (shapes is not null)
+            foreach (var name in shapes.Keys)
+                if (FeedableInputs(model).All(v => v.Name != name)) throw new TernionException($"--shape names '{name}', which is not an input of the model");
         var rng = new Random(seed);
         var result = new Dictionary<string, RunValue>();
         foreach (var v in FeedableInputs(model))
@@ -88,7 +93,9 @@ public static class ModelVerifier
             if (v.Type is null || v.Type.Kind != TypeKind.Tensor)
                 throw new TernionException($"input '{v.Name}' has {(v.Type is null ? "no declared type" : $"type {v.Type}")}; give its values with --inputs DIR");
             var shape = v.Type.Shape ?? throw new TernionException($"input '{v.Name}' has no declared shape; give its values with --inputs DIR");
-            var d = shape.Dims.Select(x => x.Value ?? (x.Param is { } p && dims.TryGetValue(p, out var s) ? s : 1)).ToArray();
+            var d = shapes is not null && shapes.TryGetValue(v.Name, out var given) ? given
+                : shape.Dims.Select(x => x.Value ?? (x.Param is { } p && dims.TryGetValue(p, out var s) ? s : 1)).ToArray();
+            if (d.Length != shape.Rank) throw new TernionException($"--shape for '{v.Name}' has rank {d.Length}, the input has rank {shape.Rank}");
             long n = Tensor.ElementCountOf(d);
             result[v.Name] = Generate(v.Type.ElemType, d, n, rng, v.Name);
         }

@@ -20,7 +20,7 @@ public static class OrtRunner
     public static SessionOptions MakeSessionOptions(OrtRunOptions? o)
     {
         o ??= new OrtRunOptions();
-        var so = new SessionOptions { GraphOptimizationLevel = o.Optimization, LogSeverityLevel = OrtLoggingLevel.ORT_LOGGING_LEVEL_ERROR };
+        var so = new SessionOptions { GraphOptimizationLevel = o.Optimization, LogSeverityLevel = OrtLoggingLevel.ORT_LOGGING_LEVEL_FATAL };
         if (o.Threads > 0) { so.IntraOpNumThreads = o.Threads; so.InterOpNumThreads = 1; }
         if (o.DimOverrides is not null)
             foreach (var (k, v) in o.DimOverrides) so.AddFreeDimensionOverrideByName(k, v);

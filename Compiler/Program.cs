@@ -1,0 +1,3 @@
+using Ternion.Compiler;
+
+return Cli.Run(args, Console.Out, Console.Error);
