@@ -1,0 +1,179 @@
+using System.Text.Json;
+using Ternion.IR;
+using Ternion.IR.Onnx;
+using Ternion.IR.Serialization;
+using Ternion.TestSupport;
+
+namespace Ternion.Cli.Tests;
+
+/// <summary>inspect, convert and verify as a user runs them.</summary>
+public class CommandTests : IDisposable
+{
+    private readonly TempDir _dir = new("cli");
+    public void Dispose() => _dir.Dispose();
+
+    private static string Silero => Path.Combine(Paths.Shared, "models", "silero-vad-v5", "model.onnx");
+
+    [Fact]
+    public void InspectJsonReportsVersionsOpsAndDepth()
+    {
+        var r = CliRunner.Run("inspect", Silero, "--json");
+        Assert.Equal(0, r.ExitCode);
+        using var doc = JsonDocument.Parse(r.Stdout);
+        var root = doc.RootElement;
+        Assert.Equal(8, root.GetProperty("irVersion").GetInt64());
+        Assert.Equal(16, root.GetProperty("opsets").GetProperty("ai.onnx").GetInt64());
+        Assert.Equal("spox", root.GetProperty("producer").GetString());
+        var ops = root.GetProperty("ops");
+        Assert.Equal(25, ops.GetProperty("ai.onnx::If").GetInt32());
+        Assert.Equal(4, ops.GetProperty("ai.onnx::LSTM").GetInt32());
+        int total = ops.EnumerateObject().Sum(p => p.Value.GetInt32());
+        Assert.Equal(root.GetProperty("nodes").GetInt32(), total);
+        Assert.True(root.GetProperty("maxSubgraphDepth").GetInt32() >= 2, "silero nests If inside If");
+        Assert.Equal(3, root.GetProperty("inputs").GetArrayLength());
+    }
+
+    [Fact]
+    public void InspectOfAFiveGigabyteModelReadsNoWeightBytes()
+    {
+        // 5 GB of external weights in a sparse file: inspect must answer from dims and keys alone.
+        const long perTensor = 1L << 30; // bytes
+        var data = _dir.File("w.bin");
+        using (var f = new FileStream(data, FileMode.CreateNew)) f.SetLength(5 * perTensor);
+        var g = new GraphProto { Name = "five" };
+        g.Input.Add(Protos.Float("x", perTensor / 4));
+        g.Output.Add(Protos.Float("y", perTensor / 4));
+        string prev = "x";
+        for (int i = 0; i < 5; i++)
+        {
+            var t = new TensorProto { Name = $"w{i}", DataType = 1, DataLocation = TensorProto.Types.DataLocation.External };
+            t.Dims.Add(perTensor / 4);
+            t.ExternalData.Add(new StringStringEntryProto { Key = "location", Value = "w.bin" });
+            t.ExternalData.Add(new StringStringEntryProto { Key = "offset", Value = (i * perTensor).ToString() });
+            t.ExternalData.Add(new StringStringEntryProto { Key = "length", Value = perTensor.ToString() });
+            g.Initializer.Add(t);
+            string next = i == 4 ? "y" : $"s{i}";
+            g.Node.Add(Protos.Node("Add", [prev, $"w{i}"], [next]));
+            prev = next;
+        }
+        var model = _dir.File("five.onnx");
+        Protos.Write(Protos.Wrap(g), model);
+
+        long before = ReadBytesOfThisProcess();
+        var r = CliRunner.Run("inspect", model, "--json");
+        long read = ReadBytesOfThisProcess() - before;
+        Assert.Equal(0, r.ExitCode);
+        using var doc = JsonDocument.Parse(r.Stdout);
+        Assert.Equal(5 * perTensor, doc.RootElement.GetProperty("initializerBytes").GetInt64());
+        var ext = doc.RootElement.GetProperty("externalData")[0];
+        Assert.Equal("w.bin", ext.GetProperty("location").GetString());
+        Assert.Equal(5, ext.GetProperty("tensors").GetInt32());
+        Assert.True(read < 4 << 20, $"inspect read {read:N0} bytes; it must not read the 5 GB of weights");
+    }
+
+    /// <summary>rchar of /proc/self/io: every byte this process read through read(2).</summary>
+    private static long ReadBytesOfThisProcess()
+    {
+        foreach (var line in File.ReadAllLines("/proc/self/io"))
+            if (line.StartsWith("rchar:", StringComparison.Ordinal)) return long.Parse(line[6..].Trim());
+        throw new InvalidOperationException("no rchar in /proc/self/io");
+    }
+
+    [Fact]
+    public void ConvertIsLosslessAndDeterministic()
+    {
+        var a = _dir.File("a.onnx");
+        var b = _dir.File("b.onnx");
+        Assert.Equal(0, CliRunner.Run("convert", Silero, "-o", a).ExitCode);
+        Assert.Equal(0, CliRunner.Run("convert", a, "-o", b).ExitCode);
+        Assert.Equal(File.ReadAllBytes(Silero), File.ReadAllBytes(a));
+        Assert.Equal(File.ReadAllBytes(a), File.ReadAllBytes(b));
+    }
+
+    [Fact]
+    public void ConvertAlwaysExternalAlignsEveryTensor()
+    {
+        var model = Path.Combine(Paths.Shared, "models", "ppocr-v2-cls", "model.onnx");
+        var outPath = _dir.File("ext.onnx");
+        var r = CliRunner.Run("convert", model, "-o", outPath, "--external-data", "always", "--align", "64");
+        Assert.Equal(0, r.ExitCode);
+        Assert.True(File.Exists(outPath + ".data"));
+        var m = ModelSerializer.Load(outPath);
+        var ext = m.AllTensors().Select(t => t.Data).OfType<ExternalTensorData>().ToList();
+        Assert.NotEmpty(ext);
+        Assert.All(ext, e => Assert.Equal(0, e.Offset % 64));
+        // And the values are the original ones.
+        var orig = ModelSerializer.Load(model).AllTensors().ToDictionary(t => t.Name!);
+        foreach (var t in m.AllTensors())
+        {
+            using var x = t.Data.Open();
+            using var y = orig[t.Name!].Data.Open();
+            Assert.True(x.Span.SequenceEqual(y.Span), $"tensor {t.Name} changed");
+        }
+        // Converting back inline gives the original proto again.
+        var back = _dir.File("back.onnx");
+        Assert.Equal(0, CliRunner.Run("convert", outPath, "-o", back, "--external-data", "never").ExitCode);
+        Assert.Equal(File.ReadAllBytes(model), File.ReadAllBytes(back));
+    }
+
+    [Fact]
+    public void ConvertRefusesToOverwriteItsInput()
+    {
+        var copy = _dir.File("m.onnx");
+        File.Copy(Silero, copy);
+        var before = File.ReadAllBytes(copy);
+        var r = CliRunner.Run("convert", copy, "-o", copy);
+        Assert.Equal(2, r.ExitCode);
+        Assert.Contains("refusing to overwrite", r.Stderr);
+        Assert.Equal(before, File.ReadAllBytes(copy));
+    }
+
+    [Fact]
+    public void ConvertRejectsSmallAlignment()
+    {
+        var r = CliRunner.Run("convert", Silero, "-o", _dir.File("x.onnx"), "--align", "16");
+        Assert.Equal(2, r.ExitCode);
+        Assert.Contains("--align", r.Stderr);
+        Assert.False(File.Exists(_dir.File("x.onnx")));
+    }
+
+    [Fact]
+    public void VerifyPassesForTheSameModelAndFailsForAChangedOne()
+    {
+        var test = Path.Combine(Paths.Conformance, "onnx-node", "test_relu");
+        var model = Path.Combine(test, "model.onnx");
+        var same = CliRunner.Run("verify", model, model, "--inputs", Path.Combine(test, "test_data_set_0"), "--exact");
+        Assert.Equal(0, same.ExitCode);
+        Assert.Contains("OK", same.Stdout);
+
+        // A candidate computing something else (Abs instead of Relu) must be caught.
+        var m = ModelSerializer.Load(model);
+        m.Graph.Nodes.First!.OpType = "Abs";
+        var changed = _dir.File("abs.onnx");
+        ModelSerializer.Save(m, changed);
+        var diff = CliRunner.Run("verify", model, changed, "--inputs", Path.Combine(test, "test_data_set_0"));
+        Assert.Equal(1, diff.ExitCode);
+        Assert.Contains("DIFFERS", diff.Stdout);
+
+        // Generated inputs (no --inputs) find the difference too.
+        var gen = CliRunner.Run("verify", model, changed, "--seed", "3");
+        Assert.Equal(1, gen.ExitCode);
+    }
+
+    [Fact]
+    public void VerifyOnAnUnreadableCandidateIsAnError()
+    {
+        var bad = _dir.File("bad.onnx");
+        File.WriteAllText(bad, "not a model");
+        var r = CliRunner.Run("verify", Silero, bad);
+        Assert.Equal(2, r.ExitCode);
+        Assert.Single(r.ErrorLines);
+    }
+
+    [Fact]
+    public void UnknownOptionIsAnErrorWithExitCode2()
+    {
+        var r = CliRunner.Run("inspect", Silero, "--bogus");
+        Assert.Equal(2, r.ExitCode);
+    }
+}
