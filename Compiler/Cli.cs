@@ -23,6 +23,8 @@ public static class Cli
         root.Subcommands.Add(InspectCommand.Create(ctx));
         root.Subcommands.Add(ConvertCommand.Create(ctx));
         root.Subcommands.Add(VerifyCommand.Create(ctx));
+        root.Subcommands.Add(CompileCommand.Create(ctx));
+        root.Subcommands.Add(TargetsCommand.Create(ctx));
         foreach (var extra in ExtraCommands) root.Subcommands.Add(extra(ctx));
 
         var parse = root.Parse(args);

@@ -113,6 +113,8 @@ public sealed class Graph
             throw new IrMutationException($"initializer '{v.Name}' is still used by {Describe(v)}");
         Initializers.Remove(v);
         v.Initializer = null;
+        ValueInfos.Remove(v);
+        Names.Release(v.Name);
     }
 
     public Node Append(Node node) { Nodes.InsertCore(node, null, after: true); return node; }
@@ -132,7 +134,13 @@ public sealed class Graph
                     throw new IrMutationException($"cannot remove node {node}: its output '{o.Name}' is still used by {Describe(o)}");
         node.ClearInputs();
         foreach (var o in node.Outputs)
-            if (o is not null && ReferenceEquals(o.Graph, this)) { Undefine(o); o.Graph = null; }
+            if (o is not null && ReferenceEquals(o.Graph, this))
+            {
+                Undefine(o);
+                o.Graph = null;
+                ValueInfos.Remove(o);
+                Names.Release(o.Name);
+            }
         Nodes.Unlink(node);
         node.Graph = null;
     }

@@ -30,4 +30,7 @@ public sealed class NameAuthority
     public string Claim(string name) => _used.Add(name) ? name : Fresh(name);
 
     internal bool TryClaimExact(string name) => _used.Add(name);
+
+    /// <summary>Gives a name back once nothing carries it (so a rewrite can reuse an original name).</summary>
+    internal void Release(string name) => _used.Remove(name);
 }

@@ -54,6 +54,15 @@ public sealed class PassContext
     public ILogger Logger { get; }
     public CompileReport Report { get; }
     public CancellationToken Cancellation { get; init; }
+
+    private readonly Dictionary<Type, object> _state = new();
+
+    /// <summary>Typed state one pass leaves for a later one (e.g. the weights detection found, for packing).</summary>
+    public T State<T>() where T : class, new()
+    {
+        if (!_state.TryGetValue(typeof(T), out var o)) _state[typeof(T)] = o = new T();
+        return (T)o;
+    }
 }
 
 /// <summary>Options of one compilation, as a pass sees them.</summary>

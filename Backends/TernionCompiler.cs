@@ -1,0 +1,109 @@
+using System.Diagnostics;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+using Ternion.Backends.Targets;
+using Ternion.IR;
+using Ternion.IR.Serialization;
+using Ternion.Passes;
+using Ternion.Passes.Ternary;
+
+namespace Ternion.Backends;
+
+/// <summary>One compilation, as the CLI's `compile` and library callers describe it.</summary>
+public sealed record CompileRequest
+{
+    public required string InputPath { get; init; }
+    public required string OutputPath { get; init; }
+    public string Target { get; init; } = "fallback";
+    public int? BlockSize { get; init; }
+    public long MinElements { get; init; } = 1024;
+    public bool FallbackBody { get; init; } = true;
+    public ExternalDataMode ExternalData { get; init; } = ExternalDataMode.Auto;
+    public int? Alignment { get; init; }
+    /// <summary>Check the IR invariants after every pass.</summary>
+    public bool CheckInvariants { get; init; }
+    /// <summary>Write the model after each pass into numbered folders here.</summary>
+    public string? DumpIrDirectory { get; init; }
+    public int Threads { get; init; }
+    /// <summary>Extra passes (by name, from plugins) appended to the target's pipeline.</summary>
+    public IReadOnlyList<string> ExtraPasses { get; init; } = [];
+}
+
+public sealed record CompileResult(CompileReport Report, SaveResult Saved, TimeSpan Elapsed);
+
+/// <summary>The library entry point: load, run the target's pipeline, emit, report.</summary>
+public static class TernionCompiler
+{
+    /// <summary>Passes every target starts from, in order; targets append their materialisation.</summary>
+    public static Pipeline StandardPipeline() => new(
+    [
+        new SortTopologically(),
+        new DetectTernaryWeights(),
+        new PackTernaryWeights(),
+    ]);
+
+    /// <summary>Builds the pipeline a target uses: the standard passes plus the target's own.</summary>
+    public static Pipeline PipelineFor(ITarget target, TargetOptions options)
+    {
+        var p = StandardPipeline();
+        if (target is IConfiguresPipeline c) c.Configure(p, options);
+        return p;
+    }
+
+    public static CompileOptions OptionsFor(ITarget target, int? blockSize, long minElements, bool fallbackBody, int threads)
+    {
+        int bs = blockSize ?? target.Capabilities.PreferredBlockSize;
+        if (bs is not (320 or 640)) throw new TernionException($"block size {bs} must be 320 or 640");
+        if (minElements < 0) throw new TernionException("--min-elements must not be negative");
+        return new CompileOptions { BlockSize = bs, MinElements = minElements, FallbackBody = fallbackBody, Capabilities = target.Capabilities, Threads = threads };
+    }
+
+    /// <summary>Runs a target's pipeline on a model in memory (no files written).</summary>
+    public static Model CompileModel(Model model, ITarget target, CompileOptions options, TargetOptions? targetOptions = null,
+        ILogger? logger = null, CompileReport? report = null, PassManagerOptions? managerOptions = null, IEnumerable<IPass>? extraPasses = null)
+    {
+        targetOptions ??= new TargetOptions { FallbackBody = options.FallbackBody };
+        var pipeline = PipelineFor(target, targetOptions);
+        if (extraPasses is not null) foreach (var p in extraPasses) pipeline.Add(p);
+        report ??= new CompileReport();
+        report.Target = target.Name;
+        var ctx = new PassContext(options, logger ?? NullLogger.Instance, report);
+        return new PassManager(pipeline.Passes, managerOptions).Run(model, ctx);
+    }
+
+    public static CompileResult Compile(CompileRequest request, TargetRegistry? registry = null, ILogger? logger = null, Action<int, long>? progress = null)
+    {
+        var clock = Stopwatch.StartNew();
+        registry ??= TargetRegistry.WithBuiltIns();
+        logger ??= NullLogger.Instance;
+        var target = registry.Get(request.Target);
+        var options = OptionsFor(target, request.BlockSize, request.MinElements, request.FallbackBody, request.Threads);
+        var targetOptions = new TargetOptions { FallbackBody = request.FallbackBody, ExternalData = request.ExternalData, Alignment = request.Alignment };
+        var extra = request.ExtraPasses.Select(name => registry.Passes.TryGetValue(name, out var f) ? f()
+            : throw new TernionException($"unknown pass '{name}'; plugin passes: {(registry.Passes.Count == 0 ? "none loaded" : string.Join(", ", registry.Passes.Keys))}")).ToList();
+
+        var model = ModelSerializer.Load(request.InputPath);
+        var report = new CompileReport { Target = target.Name, BytesBefore = FileBytes(model) };
+        model = CompileModel(model, target, options, targetOptions, logger, report,
+            new PassManagerOptions { CheckInvariants = request.CheckInvariants, DumpDirectory = request.DumpIrDirectory }, extra);
+        var saved = target is IEmitsModel e
+            ? e.Emit(model, request.OutputPath, targetOptions)
+            : ModelSerializer.Save(model, request.OutputPath, new SaveOptions
+            {
+                ExternalData = request.ExternalData,
+                Alignment = request.Alignment ?? target.Capabilities.Alignment,
+                Progress = progress,
+            });
+        report.BytesAfter = saved.ModelBytes + saved.DataBytes;
+        return new CompileResult(report, saved, clock.Elapsed);
+    }
+
+    /// <summary>Bytes a model occupies on disk: its file and every external data file it reads.</summary>
+    public static long FileBytes(Model model)
+    {
+        long total = model.SourcePath is { } p && File.Exists(p) ? new FileInfo(p).Length : 0;
+        foreach (var f in model.AllTensors().Select(t => t.Data).OfType<ExternalTensorData>().Select(e => e.FullPath).Distinct())
+            total += new FileInfo(f).Length;
+        return total;
+    }
+}

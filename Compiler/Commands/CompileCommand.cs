@@ -1,0 +1,91 @@
+using System.CommandLine;
+using Ternion.Backends;
+using Ternion.Backends.Targets;
+using Ternion.IR.Serialization;
+
+namespace Ternion.Compiler.Commands;
+
+/// <summary>`ternion compile MODEL -o OUT --target NAME`: detect, pack, lower, and emit for a target.</summary>
+public static class CompileCommand
+{
+    public static Option<string[]> Plugins() => new("--plugin")
+    {
+        Description = "Load targets and passes from a plugin assembly (repeatable); DLLs in the plugins folders load too",
+        Recursive = true,
+    };
+
+    public static Command Create(CliContext ctx)
+    {
+        var model = new Argument<string>("MODEL") { Description = "ONNX model file" };
+        var output = CommonOptions.Output();
+        var target = new Option<string>("--target", "-t") { Description = "Target to compile for (see `ternion targets`)", DefaultValueFactory = _ => "fallback" };
+        var blockSize = new Option<int?>("--block-size") { Description = "TTF1 block size: 320 or 640 trits (default: the target's preference)" };
+        blockSize.Validators.Add(r => { var v = r.GetValueOrDefault<int?>(); if (v is not null and not (320 or 640)) r.AddError($"--block-size {v}: must be 320 or 640"); });
+        var report = new Option<string?>("--report") { Description = "Write a JSON report of what was done here" };
+        var minElements = new Option<long>("--min-elements") { Description = "Weights with fewer elements stay dense", DefaultValueFactory = _ => 1024 };
+        var noFallback = new Option<bool>("--no-fallback-body") { Description = "native: do not ship the standard-op TernaryDecode body" };
+        var external = CommonOptions.ExternalData();
+        var align = new Option<int?>("--align") { Description = "Alignment of tensors in external data (default: the target's preference)" };
+        align.Validators.Add(r => { var v = r.GetValueOrDefault<int?>(); if (v is { } a && (a < 64 || (a & (a - 1)) != 0)) r.AddError($"--align {a}: must be a power of two of at least 64"); });
+        var check = new Option<bool>("--check") { Description = "Check the IR invariants after every pass" };
+        var dump = new Option<string?>("--dump-ir") { Description = "Write the model after each pass into numbered folders in DIR" };
+        var threads = new Option<int>("--threads") { Description = "Threads for packing (0 = all cores)", DefaultValueFactory = _ => 0 };
+        var passes = new Option<string[]>("--pass") { Description = "Append a plugin pass by name to the pipeline (repeatable)" };
+        var plugins = Plugins();
+        var cmd = new Command("compile", "Find ternary weights, pack them into TTF1, lower FlexAttention, and emit a model for a target")
+            { model, output, target, blockSize, report, minElements, noFallback, external, align, check, dump, threads, passes, plugins };
+        cmd.SetAction(p =>
+        {
+            var registry = TargetsCommand.Registry(p.GetValue(plugins));
+            var input = p.GetValue(model)!;
+            var request = new CompileRequest
+            {
+                InputPath = input,
+                OutputPath = p.GetValue(output)!,
+                Target = p.GetValue(target)!,
+                BlockSize = p.GetValue(blockSize),
+                MinElements = p.GetValue(minElements),
+                FallbackBody = !p.GetValue(noFallback),
+                ExternalData = CommonOptions.ParseExternal(p.GetValue(external)!),
+                Alignment = p.GetValue(align),
+                CheckInvariants = p.GetValue(check),
+                DumpIrDirectory = p.GetValue(dump),
+                Threads = p.GetValue(threads),
+                ExtraPasses = p.GetValue(passes) ?? [],
+            };
+            var result = TernionCompiler.Compile(request, registry, ctx.Logger("ternion.compile"));
+            if (p.GetValue(report) is { } reportPath)
+                AtomicFile.WriteAllText(reportPath, result.Report.ToJson());
+            WriteSummary(ctx.Stdout, result);
+            return Cli.ExitOk;
+        });
+        return cmd;
+    }
+
+    private static void WriteSummary(TextWriter w, CompileResult r)
+    {
+        var rep = r.Report;
+        long weights = rep.TernaryWeights.Sum(t => t.Shape.Aggregate(1L, (a, b) => a * b));
+        w.WriteLine($"target {rep.Target}: {rep.TernaryWeights.Count} ternary weight(s) packed ({weights:N0} weights, {rep.TernaryWeights.Sum(t => t.OriginalBytes):N0} -> {rep.TernaryWeights.Sum(t => t.PackedBytes):N0} bytes, {rep.BitsPerTernaryWeight:F3} bits per ternary weight), {rep.Rejected.Count} candidate(s) left dense");
+        if (rep.FlexAttention.Count > 0)
+            w.WriteLine($"FlexAttention: {string.Join(", ", rep.FlexAttention.GroupBy(f => f.Result).Select(g => $"{g.Count()} {g.Key}"))}");
+        w.WriteLine($"model bytes: {rep.BytesBefore:N0} -> {rep.BytesAfter:N0} ({(rep.BytesBefore == 0 ? 0 : (double)rep.BytesAfter / rep.BytesBefore):P1})");
+        w.WriteLine($"wrote {r.Saved.ModelPath}" + (r.Saved.DataPath is null ? "" : $" and {Path.GetFileName(r.Saved.DataPath)}") + $" in {r.Elapsed.TotalSeconds:F2} s");
+    }
+}
+
+/// <summary>Writes a small text file through a temporary file and a rename, like model outputs.</summary>
+public static class AtomicFile
+{
+    public static void WriteAllText(string path, string text)
+    {
+        var full = Path.GetFullPath(path);
+        var tmp = Path.Combine(Path.GetDirectoryName(full)!, $".{Path.GetFileName(full)}.tmp-{Environment.ProcessId}-{Guid.NewGuid():N}");
+        try
+        {
+            File.WriteAllText(tmp, text);
+            File.Move(tmp, full, overwrite: true);
+        }
+        finally { if (File.Exists(tmp)) File.Delete(tmp); }
+    }
+}

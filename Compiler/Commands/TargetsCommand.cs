@@ -1,0 +1,40 @@
+using System.CommandLine;
+using Ternion.Backends.Targets;
+
+namespace Ternion.Compiler.Commands;
+
+/// <summary>`ternion targets`: every target (built-in and plugin) with what it runs natively.</summary>
+public static class TargetsCommand
+{
+    public static Command Create(CliContext ctx)
+    {
+        var plugins = CompileCommand.Plugins();
+        var cmd = new Command("targets", "List the targets, built-in and from plugins, with their capabilities") { plugins };
+        cmd.SetAction(p =>
+        {
+            var r = Registry(p.GetValue(plugins));
+            foreach (var t in r.Targets.OrderBy(t => t.Name, StringComparer.Ordinal))
+            {
+                var c = t.Capabilities;
+                ctx.Stdout.WriteLine($"{t.Name,-12} {t.Description}");
+                ctx.Stdout.WriteLine($"{"",-12} native TernaryDecode: {(c.NativeTernaryDecode ? "yes" : "no")}, native FlexAttention: {(c.NativeFlexAttention ? "yes" : "no")}, max opset {c.MaxOpset}, block {c.PreferredBlockSize}, align {c.Alignment}  [{r.OriginOf(t)}]");
+            }
+            if (r.Passes.Count > 0) ctx.Stdout.WriteLine($"plugin passes: {string.Join(", ", r.Passes.Keys.Order(StringComparer.Ordinal))}");
+            return Cli.ExitOk;
+        });
+        return cmd;
+    }
+
+    /// <summary>Built-ins, plus every DLL in the plugins folders (next to ternion, and ~/.ternion/plugins), plus --plugin.</summary>
+    public static TargetRegistry Registry(string[]? plugins)
+    {
+        var r = TargetRegistry.WithBuiltIns();
+        var folders = new List<string> { Path.Combine(AppContext.BaseDirectory, "plugins") };
+        var home = Environment.GetFolderPath(Environment.SpecialFolder.UserProfile);
+        if (home.Length > 0) folders.Add(Path.Combine(home, ".ternion", "plugins"));
+        foreach (var f in folders.Where(Directory.Exists))
+            foreach (var dll in Directory.GetFiles(f, "*.dll").Order(StringComparer.Ordinal)) r.LoadPlugin(dll);
+        foreach (var dll in plugins ?? []) r.LoadPlugin(dll);
+        return r;
+    }
+}

@@ -1,0 +1,48 @@
+using Ternion.IR;
+
+namespace Ternion.Passes.Ternary;
+
+/// <summary>
+/// Decodes at compile time: every TernaryDecode of constant inputs becomes a plain initializer
+/// bit-identical to the original weight (-0.0 comes back as +0.0), leaving standard ONNX only.
+/// Decoding is strict: a reserved byte (243..255) is an error naming the tensor and byte offset.
+/// </summary>
+public sealed class FoldTernaryDecode : InPlacePass
+{
+    public override string Name => "FoldTernaryDecode";
+
+    protected override int Apply(Model model, PassContext context)
+    {
+        int folded = 0;
+        foreach (var g in model.AllGraphs().ToList())
+            foreach (var n in g.Nodes)
+            {
+                if (!TernaryDecodeOp.Is(n)) continue;
+                if (n.Input(0) is not { Initializer: { } packedT } packed || n.Input(1) is not { Initializer: { } scaleT } scale)
+                    throw new TernionException($"TernaryDecode {n.Describe()}: its inputs are not constants, so it cannot be folded for a target without TernaryDecode");
+                var layout = TernaryDecodeOp.Layout(n);
+                var output = n.Output();
+                string name = output.Name;
+                var type = scaleT.DataType;
+                int threads = context.Options.Threads;
+                long bytes = Ternion.IR.DataTypes.ByteCount(type, layout.ElementCount);
+                var data = new DeferredTensorData(bytes, () =>
+                {
+                    using var p = packedT.Data.Open();
+                    using var s = scaleT.Data.Open();
+                    return TernaryData.Decode(p.Span, layout, type, s.Span, packed.Name, threads);
+                });
+                bool hadValueInfo = g.ValueInfos.Contains(output);
+                var dense = g.AddInitializer(new Tensor(null, type, layout.Shape, data), name + ".folded");
+                output.ReplaceAllUsesWith(dense, replaceGraphOutputs: true);
+                g.Remove(n);
+                if (!packed.IsUsed && packed.IsInitializer && ReferenceEquals(packed.Graph, g)) g.RemoveInitializer(packed);
+                if (!scale.IsUsed && scale.IsInitializer && ReferenceEquals(scale.Graph, g)) g.RemoveInitializer(scale);
+                g.Rename(dense, name);
+                if (hadValueInfo) g.ValueInfos.Add(dense);
+                folded++;
+            }
+        TernaryDecodeOp.UnmarkIfUnused(model);
+        return folded;
+    }
+}
