@@ -10,6 +10,7 @@ internal sealed class ProtoReader
     private readonly string? _baseDir;
     private readonly LoadLimits _limits;
     private long _nodeCount;
+    private readonly HashSet<string> _attributeNames = new(StringComparer.Ordinal);
 
     public ProtoReader(string file, string? baseDir, LoadLimits limits)
     {
@@ -174,11 +175,15 @@ internal sealed class ProtoReader
                 var v = g.Lookup(name) ?? throw Error($"{where}: node {Describe(np)} uses '{name}', which is not defined (no node, input or initializer of that name)");
                 node.AppendInput(v);
             }
+            if (np.Attribute.Count > _limits.MaxAttributeValues)
+                throw Error($"{where}: node {Describe(np)} has {np.Attribute.Count:N0} attributes, more than the limit of {_limits.MaxAttributeValues:N0}");
+            // Two attributes of one name would make the node ambiguous, and the IR keeps one: refuse
+            // rather than drop one. Checked before reading any, as reading recurses into subgraphs.
+            _attributeNames.Clear();
             foreach (var ap in np.Attribute)
-            {
-                if (node.Attributes.Count >= _limits.MaxAttributeValues) throw Error($"node {Describe(np)} has too many attributes");
-                node.SetAttribute(ReadAttribute(ap, node, depth, $"node {Describe(np)}"));
-            }
+                if (!_attributeNames.Add(ap.Name)) throw Error($"{where}: node {Describe(np)} has the attribute '{ap.Name}' twice");
+            foreach (var ap in np.Attribute)
+                node.AppendNewAttribute(ReadAttribute(ap, node, depth, $"node {Describe(np)}"));
         }
     }
 
