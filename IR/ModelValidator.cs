@@ -24,6 +24,37 @@ public static class ModelValidator
                 CheckAcyclic(g, file);
             }
         }
+        CheckNoRecursion(model, file);
+    }
+
+    /// <summary>
+    /// Refuses model-local functions that call themselves, directly or through others: ONNX forbids
+    /// it, and a runtime (or pass) that inlines function calls would never finish.
+    /// </summary>
+    private static void CheckNoRecursion(Model model, string file)
+    {
+        if (model.Functions.Count == 0) return;
+        var byKey = new Dictionary<(string, string, string), Function>();
+        foreach (var f in model.Functions) byKey.TryAdd((f.Domain ?? "", f.Name ?? "", f.Overload ?? ""), f);
+        var calls = new AdjacencyGraph<Function, Edge<Function>>(allowParallelEdges: false);
+        foreach (var f in model.Functions)
+        {
+            calls.AddVertex(f);
+            foreach (var n in f.Body.AllNodes())
+                if (byKey.TryGetValue((n.Domain ?? "", n.OpType ?? "", n.Overload ?? ""), out var callee) && !calls.ContainsEdge(f, callee))
+                    calls.AddVerticesAndEdge(new Edge<Function>(f, callee));
+        }
+        if (calls.Edges.FirstOrDefault(e => ReferenceEquals(e.Source, e.Target)) is { } self)
+            throw new ModelFormatException(file, $"function '{self.Source.Key}' calls itself; ONNX functions may not be recursive");
+        try { _ = calls.TopologicalSort().Count(); }
+        catch (NonAcyclicGraphException)
+        {
+            var comps = new Dictionary<Function, int>();
+            calls.StronglyConnectedComponents(comps);
+            var cycle = comps.GroupBy(kv => kv.Value).First(gr => gr.Count() > 1).Select(kv => kv.Key).ToHashSet();
+            var members = model.Functions.Where(cycle.Contains).ToList();
+            throw new ModelFormatException(file, $"function '{members[0].Key}' calls itself through {string.Join(" -> ", members.Skip(1).Select(f => $"'{f.Key}'"))}; ONNX functions may not be recursive");
+        }
     }
 
     public static string Normalize(string domain) => domain == "ai.onnx" ? "" : domain;

@@ -54,4 +54,45 @@ public class RegressionTests : IDisposable
         Assert.True(clock.Elapsed < TimeSpan.FromSeconds(10), $"took {clock.Elapsed}");
         Assert.Equal(bytes, ModelSerializer.ToBytes(model));
     }
+
+    [Fact]
+    public void RecursiveFunctionsAreRefused()
+    {
+        var m = Protos.Tiny();
+        foreach (var (name, callee) in new[] { ("F", "G"), ("G", "H"), ("H", "F") })
+        {
+            var f = new FunctionProto { Name = name, Domain = "com.example" };
+            f.Input.Add("a");
+            f.Output.Add("b");
+            f.Node.Add(Protos.Node(callee, ["a"], ["b"], "com.example"));
+            m.Functions.Add(f);
+        }
+        m.OpsetImport.Add(new OperatorSetIdProto { Domain = "com.example", Version = 1 });
+        var e = Assert.Throws<ModelFormatException>(() => Load(m));
+        Assert.Equal("m.onnx: function 'com.example::F' calls itself through 'com.example::G' -> 'com.example::H'; ONNX functions may not be recursive", e.Message);
+    }
+
+    [Fact]
+    public void FunctionsCallingOtherFunctionsWithoutACycleAreFine()
+    {
+        // F calls G twice, and an overload of F is a different function: no recursion.
+        var m = Protos.Tiny();
+        var f = new FunctionProto { Name = "F", Domain = "com.example" };
+        f.Input.Add("a");
+        f.Output.Add("c");
+        f.Node.Add(Protos.Node("G", ["a"], ["b"], "com.example"));
+        f.Node.Add(Protos.Node("G", ["b"], ["c"], "com.example"));
+        var g = new FunctionProto { Name = "G", Domain = "com.example" };
+        g.Input.Add("a");
+        g.Output.Add("b");
+        g.Node.Add(Protos.Node("Relu", ["a"], ["b"]));
+        var fo = new FunctionProto { Name = "F", Domain = "com.example", Overload = "v2" };
+        fo.Input.Add("a");
+        fo.Output.Add("b");
+        var call = Protos.Node("F", ["a"], ["b"], "com.example");
+        fo.Node.Add(call);
+        m.Functions.AddRange([f, g, fo]);
+        m.OpsetImport.Add(new OperatorSetIdProto { Domain = "com.example", Version = 1 });
+        Assert.Equal(3, Load(m).Functions.Count);
+    }
 }
