@@ -84,7 +84,8 @@ public static class ModelSerializer
         }
         catch (InvalidProtocolBufferException e) when (e.Message.Contains("recursion", StringComparison.OrdinalIgnoreCase))
         {
-            throw new ModelFormatException(displayName, $"subgraphs are nested deeper than {limits.MaxSubgraphDepth} levels");
+            // Protobuf counts message levels, not subgraphs: a deeply nested type trips the same limit.
+            throw new ModelFormatException(displayName, $"subgraphs are nested deeper than {limits.MaxSubgraphDepth} levels, or another part of the file (e.g. a type) is nested as deeply");
         }
         catch (InvalidProtocolBufferException e)
         {

@@ -95,4 +95,15 @@ public class RegressionTests : IDisposable
         m.OpsetImport.Add(new OperatorSetIdProto { Domain = "com.example", Version = 1 });
         Assert.Equal(3, Load(m).Functions.Count);
     }
+
+    [Fact]
+    public void DeepNestingThatIsNotSubgraphsIsNamedAsSuch()
+    {
+        // Before: a type nested 1,000 levels was reported as "subgraphs are nested deeper than 100 levels" only.
+        var core = new TypeProto { TensorType = new TypeProto.Types.Tensor { ElemType = 1 } }.ToByteArray();
+        var type = Wire.Nest(core, Enumerable.Range(0, 1000).SelectMany(_ => new[] { 1, 4 }).ToArray());
+        var vi = Wire.Nest([.. new ValueInfoProto { Name = "deep" }.ToByteArray(), .. Wire.Nest(type, [2])], [13, 7]);
+        var e = Assert.Throws<ModelFormatException>(() => ModelSerializer.FromBytes([.. Protos.Tiny().ToByteArray(), .. vi], "m.onnx"));
+        Assert.Equal("m.onnx: subgraphs are nested deeper than 100 levels, or another part of the file (e.g. a type) is nested as deeply", e.Message);
+    }
 }
