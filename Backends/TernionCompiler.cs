@@ -38,6 +38,7 @@ public static class TernionCompiler
     public static Pipeline StandardPipeline() => new(
     [
         new SortTopologically(),
+        new ValidateTernaryDecode(),
         new DetectTernaryWeights(),
         new PackTernaryWeights(),
     ]);
@@ -84,8 +85,16 @@ public static class TernionCompiler
 
         var model = ModelSerializer.Load(request.InputPath);
         var report = new CompileReport { Target = target.Name, BytesBefore = FileBytes(model) };
-        model = CompileModel(model, target, options, targetOptions, logger, report,
-            new PassManagerOptions { CheckInvariants = request.CheckInvariants, DumpDirectory = request.DumpIrDirectory }, extra);
+        try
+        {
+            model = CompileModel(model, target, options, targetOptions, logger, report,
+                new PassManagerOptions { CheckInvariants = request.CheckInvariants, DumpDirectory = request.DumpIrDirectory }, extra);
+        }
+        catch (TernionException problem) when (problem is not ModelFormatException)
+        {
+            // Passes name the node or tensor; the user also needs to know which file holds it.
+            throw new ModelFormatException(request.InputPath, problem.Message, problem);
+        }
         var saved = target is IEmitsModel e
             ? e.Emit(model, request.OutputPath, targetOptions)
             : ModelSerializer.Save(model, request.OutputPath, new SaveOptions

@@ -106,4 +106,52 @@ public class RegressionTests : IDisposable
         var e = Assert.Throws<ModelFormatException>(() => ModelSerializer.FromBytes([.. Protos.Tiny().ToByteArray(), .. vi], "m.onnx"));
         Assert.Equal("m.onnx: subgraphs are nested deeper than 100 levels, or another part of the file (e.g. a type) is nested as deeply", e.Message);
     }
+
+    [Fact]
+    public void CompileRefusesABrokenTernaryDecodeForEveryTargetNamingTheFile()
+    {
+        // Before: fallback and native kept a TernaryDecode with a reserved byte (or a shape its packed
+        // input cannot hold) and wrote a model that decodes to garbage; folded named no file.
+        var model = _dir.File("td.onnx");
+        Protos.Write(ModelProtos.TernaryDecodeModel((n, p, s) =>
+        {
+            var b = p.RawData.ToByteArray();
+            b[300] = 250;
+            p.RawData = ByteString.CopyFrom(b);
+        }), model);
+        foreach (var target in new[] { "fallback", "native", "folded", "ort-nbits" })
+        {
+            var r = CliHarness.Run("compile", model, "-o", _dir.File("out.onnx"), "--target", target);
+            Expect.Refused(r, "td.onnx");
+            Assert.Equal($"ternion: error: {model}: TernaryDecode com.ternion::TernaryDecode -> w: ternary tensor 'w.ttf1': packed byte at offset 300 (row 2, byte 44 of the row) is 250; bytes 243..255 are reserved in TTF1", r.ErrorLines[0]);
+            Expect.FolderHolds(_dir.Path, "td.onnx");
+        }
+    }
+
+    [Fact]
+    public void CompileRefusesNonZeroPaddingInAnExistingTernaryDecode()
+    {
+        // K = 640 with block 320 has no padding; K = 600 pads each row with 40 zero trits (8 bytes of 0x79).
+        var model = _dir.File("pad.onnx");
+        Protos.Write(ModelProtos.TernaryDecodeModel((n, p, s) =>
+        {
+            var b = p.RawData.ToByteArray();
+            b[125] = 0x7A; // the 126th byte of row 0: in the padding (row data is 120 bytes)
+            p.RawData = ByteString.CopyFrom(b);
+        }, k: 600), model);
+        var r = CliHarness.Run("compile", model, "-o", _dir.File("out.onnx"), "--target", "native");
+        Expect.Refused(r, "pad.onnx", "padding byte at offset 125");
+    }
+
+    [Fact]
+    public void AValidTernaryDecodeStillCompilesForEveryTarget()
+    {
+        var model = _dir.File("td.onnx");
+        Protos.Write(ModelProtos.TernaryDecodeModel(k: 600), model);
+        foreach (var target in new[] { "fallback", "native", "folded", "ort-nbits" })
+        {
+            var r = CliHarness.Run("compile", model, "-o", _dir.File($"{target}.onnx"), "--target", target);
+            Assert.True(r.ExitCode == 0, r.ToString());
+        }
+    }
 }
