@@ -27,6 +27,11 @@ public sealed record CompileRequest
     public int Threads { get; init; }
     /// <summary>Extra passes (by name, from plugins) appended to the target's pipeline.</summary>
     public IReadOnlyList<string> ExtraPasses { get; init; } = [];
+    /// <summary>
+    /// Where the caller will write the report afterwards. Checked before anything is written, so a
+    /// report can neither overwrite a file the model is read from nor the output.
+    /// </summary>
+    public string? ReportPath { get; init; }
 }
 
 public sealed record CompileResult(CompileReport Report, SaveResult Saved, TimeSpan Elapsed);
@@ -84,11 +89,15 @@ public static class TernionCompiler
             : throw new TernionException($"unknown pass '{name}'; plugin passes: {(registry.Passes.Count == 0 ? "none loaded" : string.Join(", ", registry.Passes.Keys))}")).ToList();
 
         var model = ModelSerializer.Load(request.InputPath);
+        if (request.ReportPath is { } reportPath) CheckReportPath(reportPath, model, request.OutputPath);
         var report = new CompileReport { Target = target.Name, BytesBefore = FileBytes(model) };
+        var sources = model.SourceFiles;
         try
         {
             model = CompileModel(model, target, options, targetOptions, logger, report,
                 new PassManagerOptions { CheckInvariants = request.CheckInvariants, DumpDirectory = request.DumpIrDirectory }, extra);
+            // A functional pass returns a new model; the files to protect are still the input's.
+            model.SourceFiles.UnionWith(sources);
         }
         catch (TernionException problem) when (problem is not ModelFormatException)
         {
@@ -105,6 +114,16 @@ public static class TernionCompiler
             });
         report.BytesAfter = saved.ModelBytes + saved.DataBytes;
         return new CompileResult(report, saved, clock.Elapsed);
+    }
+
+    private static void CheckReportPath(string reportPath, Model model, string outputPath)
+    {
+        string real = PathSafety.RealPath(Path.GetFullPath(reportPath));
+        if (model.SourceFiles.Contains(real))
+            throw new TernionException($"report {reportPath}: refusing to overwrite '{Path.GetFileName(real)}', which the model was read from; choose another report path");
+        string output = PathSafety.RealPath(Path.GetFullPath(outputPath));
+        if (real == output || real == output + ".data")
+            throw new TernionException($"report {reportPath}: is where the compiled model goes; choose another report path");
     }
 
     /// <summary>Bytes a model occupies on disk: its file and every external data file it reads.</summary>

@@ -32,6 +32,13 @@ public sealed class Model
     public string? SourceDirectory { get; set; }
     public string? SourcePath { get; set; }
 
+    /// <summary>
+    /// Every file the model was read from (its own file and its external data files, symbolic links
+    /// resolved). A save refuses to overwrite any of them, even after passes dropped the tensors that
+    /// pointed there: a packed or folded tensor still reads its source while the output is written.
+    /// </summary>
+    public HashSet<string> SourceFiles { get; } = new(StringComparer.Ordinal);
+
     public long? GetOpsetVersion(string domain)
     {
         string d = domain == "ai.onnx" ? "" : domain;

@@ -52,6 +52,7 @@ public static class CompileCommand
                 DumpIrDirectory = p.GetValue(dump),
                 Threads = p.GetValue(threads),
                 ExtraPasses = p.GetValue(passes) ?? [],
+                ReportPath = p.GetValue(report),
             };
             var result = TernionCompiler.Compile(request, registry, ctx.Logger("ternion.compile"));
             if (p.GetValue(report) is { } reportPath)

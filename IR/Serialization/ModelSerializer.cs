@@ -56,6 +56,7 @@ public static class ModelSerializer
         var model = FromBytes(bytes, path, Path.GetDirectoryName(full), limits);
         model.SourcePath = full;
         model.SourceDirectory = Path.GetDirectoryName(full);
+        model.SourceFiles.UnionWith(SourceFiles(model));
         return model;
     }
 
@@ -222,7 +223,7 @@ public static class ModelSerializer
 
     private static HashSet<string> SourceFiles(Model model)
     {
-        var set = new HashSet<string>(StringComparer.Ordinal);
+        var set = new HashSet<string>(model.SourceFiles, StringComparer.Ordinal);
         if (model.SourcePath is { } sp) set.Add(PathSafety.RealPath(sp));
         foreach (var t in model.AllTensors())
             if (t.Data is ExternalTensorData e) set.Add(PathSafety.RealPath(e.FullPath));
