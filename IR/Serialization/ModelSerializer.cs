@@ -193,11 +193,14 @@ public static class ModelSerializer
         }
         catch (IOException e) when (IsDiskFull(e))
         {
-            throw new TernionException($"{path}: the disk is full ({e.Message.Trim()}); nothing was written");
+            // The message names the temporary file, which is gone by the time the user reads it.
+            throw new TernionException($"{path}: the disk is full (no space left on the device); nothing was written", e);
         }
         finally
         {
-            data?.Dispose();
+            // Still open only when the save failed. Disposing flushes its buffer, which fails again
+            // on a full disk: that must neither replace the first error nor skip the clean-up.
+            try { data?.Dispose(); } catch (IOException) { }
             TryDelete(tmpModel);
             TryDelete(tmpData);
         }
