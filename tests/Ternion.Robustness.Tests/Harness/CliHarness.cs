@@ -6,8 +6,10 @@ namespace Ternion.Robustness.Tests.Harness;
 public sealed record CliOutcome(string[] Args, int ExitCode, string Stdout, string Stderr, TimeSpan Elapsed, long AllocatedBytes)
 {
     public string[] ErrorLines => Stderr.Split('\n', StringSplitOptions.RemoveEmptyEntries);
+    /// <summary>AllocatedBytes is -1 where it was not measured (child processes, concurrent runs).</summary>
     public override string ToString() =>
-        $"ternion {string.Join(' ', Args)} -> exit {ExitCode} in {Elapsed.TotalMilliseconds:F0} ms, {AllocatedBytes / 1048576.0:F1} MiB allocated; stderr: {Stderr.Trim()}";
+        $"ternion {string.Join(' ', Args)} -> exit {ExitCode} in {Elapsed.TotalMilliseconds:F0} ms" +
+        (AllocatedBytes >= 0 ? $", {AllocatedBytes / 1048576.0:F1} MiB allocated" : "") + $"; stderr: {Stderr.Trim()}";
 }
 
 /// <summary>
@@ -63,7 +65,7 @@ public static class CliHarness
         var e = new StringWriter();
         var clock = Stopwatch.StartNew();
         int code = Ternion.Compiler.Cli.Run(args, o, e);
-        return new CliOutcome(args, code, o.ToString(), e.ToString(), clock.Elapsed, 0);
+        return new CliOutcome(args, code, o.ToString(), e.ToString(), clock.Elapsed, -1);
     }
 
     /// <summary>ternion.dll next to the test assembly (the Compiler project is referenced, so it is copied here).</summary>
