@@ -88,6 +88,8 @@ public sealed class DetectTernaryWeights : IPass
     {
         long n = t.ElementCount;
         if (n < ctx.Options.MinElements) { RejectWith(ctx, v.Name, $"{n:N0} elements, fewer than --min-elements {ctx.Options.MinElements:N0}"); return true; }
+        // Reachable with --min-elements 0; the per-channel arithmetic divides by the packed dimension.
+        if (n == 0) { RejectWith(ctx, v.Name, "has no elements"); return true; }
         if (v.IsGraphInput) { RejectWith(ctx, v.Name, "is also a graph input, so a caller may override it"); return true; }
         if (v.IsGraphOutput) { RejectWith(ctx, v.Name, "is a graph output"); return true; }
         if (t.Dims.Length < 2) { RejectWith(ctx, v.Name, "is not a matrix"); return true; }
@@ -125,7 +127,8 @@ public sealed class DetectTernaryWeights : IPass
     {
         var t = x.Initializer!;
         if (!ReferenceEquals(dq.Graph, g)) return;
-        var outV = dq.Outputs[0];
+        // A DequantizeLinear may come with its output omitted, or with no output at all.
+        var outV = dq.Outputs.Count > 0 ? dq.Outputs[0] : null;
         if (outV is null || dq.Inputs.Count < 2 || dq.Input(1) is not { Initializer: { } scaleT } scaleV) return;
         int? axis = PackedAxis(outV, t.Dims.Length);
         if (axis is null) return;

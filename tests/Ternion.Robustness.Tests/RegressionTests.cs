@@ -154,4 +154,63 @@ public class RegressionTests : IDisposable
             Assert.True(r.ExitCode == 0, r.ToString());
         }
     }
+
+    /// <summary>y = x @ w with w a ternary float [64, 32] initializer (2,048 elements: a packing candidate).</summary>
+    private static ModelProto TernaryMatMul(Action<ModelProto>? edit = null)
+    {
+        var rng = new Random(3);
+        var g = new GraphProto { Name = "mm" };
+        g.Input.Add(Protos.Float("x", 2, 64));
+        g.Output.Add(Protos.Float("y", 2, 32));
+        g.Initializer.Add(Protos.FloatTensor("w", [64, 32], Enumerable.Range(0, 64 * 32).Select(_ => (rng.Next(3) - 1) * 0.5f).ToArray()));
+        g.Node.Add(Protos.Node("MatMul", ["x", "w"], ["y"]));
+        var m = Protos.Wrap(g);
+        edit?.Invoke(m);
+        return m;
+    }
+
+    private CliOutcome Compile(ModelProto m, string target, params string[] extra)
+    {
+        var model = _dir.File("m.onnx");
+        Protos.Write(m, model);
+        return CliHarness.Run(["compile", model, "-o", _dir.File("out.onnx"), "--target", target, .. extra]);
+    }
+
+    [Fact]
+    public void ADequantizeLinearWithoutOutputsIsNoPackingCandidate()
+    {
+        // An int8 weight of trits read only by a DequantizeLinear that has no outputs at all.
+        var m = TernaryMatMul(m =>
+        {
+            var q = new TensorProto { Name = "q", DataType = (int)Ternion.IR.DataType.Int8, RawData = ByteString.CopyFrom(Enumerable.Range(0, 2048).Select(i => (byte)(i % 3 == 0 ? 0xFF : i % 3)).ToArray()) };
+            q.Dims.AddRange([64, 32]);
+            m.Graph.Initializer.Add(q);
+            m.Graph.Initializer.Add(Protos.FloatTensor("qs", [], [0.5f]));
+            m.Graph.Node.Add(Protos.Node("DequantizeLinear", ["q", "qs"], []));
+        });
+        var r = Compile(m, "fallback");
+        Assert.True(r.ExitCode == 0, r.ToString());
+    }
+
+    [Fact]
+    public void AnEmptyInt8WeightWithMinElementsZeroIsNoPackingCandidate()
+    {
+        // --min-elements 0 lets a [0, 32] int8 weight through to the per-channel arithmetic.
+        var m = TernaryMatMul(m =>
+        {
+            var q = new TensorProto { Name = "q", DataType = (int)Ternion.IR.DataType.Int8, RawData = ByteString.Empty };
+            q.Dims.AddRange([0, 32]);
+            m.Graph.Initializer.Add(q);
+            m.Graph.Initializer.Add(Protos.FloatTensor("qs", [32], new float[32]));
+            m.Graph.Input.Add(Protos.Float("e", 2, 0));
+            m.Graph.Node.Add(Protos.Node("DequantizeLinear", ["q", "qs"], ["dq"]));
+            m.Graph.Node.Add(Protos.Node("MatMul", ["e", "dq"], ["z"]));
+            m.Graph.Output.Add(Protos.Float("z", 2, 32));
+        });
+        foreach (var target in new[] { "fallback", "folded" })
+        {
+            var r = Compile(m, target, "--min-elements", "0");
+            Assert.True(r.ExitCode == 0, r.ToString());
+        }
+    }
 }
