@@ -88,10 +88,18 @@ public sealed class ProtoTensorData : TensorData
 
     public bool IsRaw => Proto.HasRawData;
 
+    /// <summary>
+    /// The proto holds one segment of a larger tensor (TensorProto.segment, a legacy feature no
+    /// runtime reads). Its data does not match its dims, so it is carried as read and never opened.
+    /// </summary>
+    public bool HasSegment => Proto.Segment is not null;
+
     public override long Length => Proto.HasRawData ? Proto.RawData.Length : DataTypes.ByteCount(_type, _elements);
 
     public override TensorBytes Open()
     {
+        if (HasSegment)
+            throw new TernionException($"tensor '{Proto.Name}' is stored in segments (TensorProto.segment): Ternion carries it as it is but cannot read its values");
         if (Proto.HasRawData) return new TensorBytes(Proto.RawData.Memory, null);
         _converted ??= TypedFieldsToRaw(Proto, _type, _elements);
         return new TensorBytes(_converted.Value, null);

@@ -236,7 +236,8 @@ public static class ModelSerializer
     private static HashSet<Tensor> PlanExternal(Model model, SaveOptions o)
     {
         var plan = new HashSet<Tensor>(ReferenceEqualityComparer.Instance);
-        var all = model.AllTensors().Where(t => t.DataType != DataType.String).ToList();
+        // String tensors have no raw form; a tensor of segments cannot be read (it stays as read).
+        var all = model.AllTensors().Where(t => t.DataType != DataType.String && t.Data is not ProtoTensorData { HasSegment: true }).ToList();
         switch (o.ExternalData)
         {
             case ExternalDataMode.Always:

@@ -90,6 +90,7 @@ public sealed class DetectTernaryWeights : IPass
         if (n < ctx.Options.MinElements) { RejectWith(ctx, v.Name, $"{n:N0} elements, fewer than --min-elements {ctx.Options.MinElements:N0}"); return true; }
         // Reachable with --min-elements 0; the per-channel arithmetic divides by the packed dimension.
         if (n == 0) { RejectWith(ctx, v.Name, "has no elements"); return true; }
+        if (t.Data is ProtoTensorData { HasSegment: true }) { RejectWith(ctx, v.Name, "is stored in segments, which cannot be read"); return true; }
         if (v.IsGraphInput) { RejectWith(ctx, v.Name, "is also a graph input, so a caller may override it"); return true; }
         if (v.IsGraphOutput) { RejectWith(ctx, v.Name, "is a graph output"); return true; }
         if (t.Dims.Length < 2) { RejectWith(ctx, v.Name, "is not a matrix"); return true; }
