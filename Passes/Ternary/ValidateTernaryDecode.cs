@@ -18,6 +18,11 @@ public sealed class ValidateTernaryDecode : InPlacePass
         foreach (var n in model.AllNodes().Where(TernaryDecodeOp.Is))
         {
             context.Cancellation.ThrowIfCancellationRequested();
+            // Every pass after this one reads input 0, input 1 and output 0 without asking.
+            if (n.Inputs.Count != 2 || n.Input(0) is null || n.Input(1) is null)
+                throw new TernionException($"TernaryDecode {n.Describe()}: takes two inputs (packed, scale); it has {n.Inputs.Count(i => i is not null)}");
+            if (n.Outputs.Count != 1 || n.Outputs[0] is null)
+                throw new TernionException($"TernaryDecode {n.Describe()}: must have one output (the decoded weight)");
             var layout = TernaryDecodeOp.Layout(n);
             if (n.Input(0) is not { Initializer: { } packed } value) continue;
             using var bytes = packed.Data.Open();

@@ -17,6 +17,24 @@ public class RegressionTests : IDisposable
     private static Model Load(ModelProto m, string name = "m.onnx") => ModelSerializer.FromBytes(m.ToByteArray(), name);
 
     [Fact]
+    public void ATernaryDecodeWithAnOmittedOutputIsRefused()
+    {
+        var m = ModelProtos.TernaryDecodeModel((n, p, s) => n.Output[0] = "");
+        m.Graph.Node.RemoveAt(1);
+        m.Graph.Output[0] = Protos.Float("x", 2, 640);
+        foreach (var target in new[] { "fallback", "native", "folded", "ort-nbits" })
+            Expect.Refused(Compile(m, target), "m.onnx", "TernaryDecode", "one output");
+    }
+
+    [Fact]
+    public void ATernaryDecodeWithAMissingInputIsRefused()
+    {
+        var m = ModelProtos.TernaryDecodeModel((n, p, s) => n.Input.RemoveAt(1));
+        foreach (var target in new[] { "fallback", "native", "folded", "ort-nbits" })
+            Expect.Refused(Compile(m, target), "m.onnx", "TernaryDecode", "two inputs");
+    }
+
+    [Fact]
     public void ADequantizeLinearWithoutOutputsIsNoPackingCandidate()
     {
         // An int8 weight of trits read only by a DequantizeLinear that has no outputs at all.
