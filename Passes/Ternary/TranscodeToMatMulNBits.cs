@@ -53,6 +53,10 @@ public sealed class TranscodeToMatMulNBits : InPlacePass
         foreach (var u in w.Uses)
             if (u.Node is not { OpType: "MatMul" } mm || mm.DomainName.Length != 0 || u.InputIndex != 1 || !ReferenceEquals(mm.Graph, g))
             { why = $"read by {u.Node.Describe()}, not only as a MatMul B operand"; return false; }
+            else if (mm.Outputs.Count == 0 || mm.Outputs[0] is null)
+            { why = $"{mm.Describe()} has its output omitted"; return false; }
+        // The trits are decoded into one array on the way: it must fit one.
+        if (layout.ElementCount > Array.MaxLength) { why = $"{layout.ElementCount:N0} weights are more than one array holds"; return false; }
         return true;
     }
 

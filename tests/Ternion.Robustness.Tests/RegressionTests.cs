@@ -17,6 +17,18 @@ public class RegressionTests : IDisposable
     private static Model Load(ModelProto m, string name = "m.onnx") => ModelSerializer.FromBytes(m.ToByteArray(), name);
 
     [Fact]
+    public void ADeadMatMulWithAnOmittedOutputCompilesForOrtNBits()
+    {
+        // A second MatMul reads the same weight and has its output omitted (""): nothing reads it.
+        var m = TernaryMatMul(m => m.Graph.Node.Add(Protos.Node("MatMul", ["x", "w"], [""])));
+        foreach (var target in new[] { "fallback", "native", "folded", "ort-nbits" })
+        {
+            var r = Compile(m, target);
+            Assert.True(r.ExitCode == 0, r.ToString());
+        }
+    }
+
+    [Fact]
     public void ATernaryDecodeWithAnOmittedOutputIsRefused()
     {
         var m = ModelProtos.TernaryDecodeModel((n, p, s) => n.Output[0] = "");
