@@ -26,6 +26,10 @@ public sealed class FoldTernaryDecode : InPlacePass
                 var type = scaleT.DataType;
                 int threads = context.Options.Threads;
                 long bytes = Ternion.IR.DataTypes.ByteCount(type, layout.ElementCount);
+                // The decoded weight is produced in one array: refuse what cannot fit one, before
+                // allocating gigabytes (a small packed tensor can declare a huge shape).
+                if (bytes < 0 || bytes > Array.MaxLength)
+                    throw new TernionException($"TernaryDecode {n.Describe()}: the decoded weight [{string.Join(",", layout.Shape)}] would be {bytes:N0} bytes; folding handles at most {Array.MaxLength:N0} bytes per tensor (choose a target that keeps TernaryDecode)");
                 var data = new DeferredTensorData(bytes, () =>
                 {
                     using var p = packedT.Data.Open();

@@ -17,6 +17,166 @@ public class RegressionTests : IDisposable
     private static Model Load(ModelProto m, string name = "m.onnx") => ModelSerializer.FromBytes(m.ToByteArray(), name);
 
     [Fact]
+    public void TwoAttributesOfOneNameAreRefusedNotSilentlyMerged()
+    {
+        // Before: the second 'axis' replaced the first, so a convert lost an attribute without a word.
+        var m = Protos.Tiny();
+        m.Graph.Node[0].Attribute.Add(ModelProtos.IntAttr("axis", 0));
+        m.Graph.Node[0].Attribute.Add(ModelProtos.IntAttr("axis", 1));
+        var e = Assert.Throws<ModelFormatException>(() => Load(m));
+        Assert.Equal("m.onnx: graph 'tiny': node Relu -> y has the attribute 'axis' twice", e.Message);
+    }
+
+    [Fact]
+    public void AttributesOfOneNameInDifferentSubgraphsAreFine()
+    {
+        // The duplicate check is per node: nested nodes with the same attribute names are no duplicates.
+        var g = ModelProtos.WithCondition("main");
+        var then = ModelProtos.Branch("then", "x", "t");
+        then.Node[0].Attribute.Add(ModelProtos.IntAttr("k", 1));
+        var @if = ModelProtos.If("c", "y", then, ModelProtos.Branch("else", "x", "e"));
+        @if.Attribute.Add(ModelProtos.IntAttr("k", 2));
+        g.Node.Add(@if);
+        var model = Load(Protos.Wrap(g));
+        Assert.Equal(3, model.Graph.Nodes.First!.Attributes.Count);
+    }
+
+    [Fact]
+    public void AHundredThousandAttributesLoadInLinearTime()
+    {
+        // Before: each attribute searched the node's list, 5e9 comparisons: minutes for one node.
+        var m = Protos.Tiny();
+        for (int i = 0; i < 100_000; i++) m.Graph.Node[0].Attribute.Add(ModelProtos.IntAttr($"a{i}", i));
+        var bytes = m.ToByteArray();
+        var clock = Stopwatch.StartNew();
+        var model = ModelSerializer.FromBytes(bytes, "m.onnx");
+        Assert.Equal(100_000, model.Graph.Nodes.First!.Attributes.Count);
+        Assert.True(clock.Elapsed < TimeSpan.FromSeconds(10), $"took {clock.Elapsed}");
+        Assert.Equal(bytes, ModelSerializer.ToBytes(model));
+    }
+
+    [Fact]
+    public void RecursiveFunctionsAreRefused()
+    {
+        var m = Protos.Tiny();
+        foreach (var (name, callee) in new[] { ("F", "G"), ("G", "H"), ("H", "F") })
+        {
+            var f = new FunctionProto { Name = name, Domain = "com.example" };
+            f.Input.Add("a");
+            f.Output.Add("b");
+            f.Node.Add(Protos.Node(callee, ["a"], ["b"], "com.example"));
+            m.Functions.Add(f);
+        }
+        m.OpsetImport.Add(new OperatorSetIdProto { Domain = "com.example", Version = 1 });
+        var e = Assert.Throws<ModelFormatException>(() => Load(m));
+        Assert.Equal("m.onnx: function 'com.example::F' calls itself through 'com.example::G' -> 'com.example::H'; ONNX functions may not be recursive", e.Message);
+    }
+
+    [Fact]
+    public void FunctionsCallingOtherFunctionsWithoutACycleAreFine()
+    {
+        // F calls G twice, and an overload of F is a different function: no recursion.
+        var m = Protos.Tiny();
+        var f = new FunctionProto { Name = "F", Domain = "com.example" };
+        f.Input.Add("a");
+        f.Output.Add("c");
+        f.Node.Add(Protos.Node("G", ["a"], ["b"], "com.example"));
+        f.Node.Add(Protos.Node("G", ["b"], ["c"], "com.example"));
+        var g = new FunctionProto { Name = "G", Domain = "com.example" };
+        g.Input.Add("a");
+        g.Output.Add("b");
+        g.Node.Add(Protos.Node("Relu", ["a"], ["b"]));
+        var fo = new FunctionProto { Name = "F", Domain = "com.example", Overload = "v2" };
+        fo.Input.Add("a");
+        fo.Output.Add("b");
+        var call = Protos.Node("F", ["a"], ["b"], "com.example");
+        fo.Node.Add(call);
+        m.Functions.AddRange([f, g, fo]);
+        m.OpsetImport.Add(new OperatorSetIdProto { Domain = "com.example", Version = 1 });
+        Assert.Equal(3, Load(m).Functions.Count);
+    }
+
+    [Fact]
+    public void DeepNestingThatIsNotSubgraphsIsNamedAsSuch()
+    {
+        // Before: a type nested 1,000 levels was reported as "subgraphs are nested deeper than 100 levels" only.
+        var core = new TypeProto { TensorType = new TypeProto.Types.Tensor { ElemType = 1 } }.ToByteArray();
+        var type = Wire.Nest(core, Enumerable.Range(0, 1000).SelectMany(_ => new[] { 1, 4 }).ToArray());
+        var vi = Wire.Nest([.. new ValueInfoProto { Name = "deep" }.ToByteArray(), .. Wire.Nest(type, [2])], [13, 7]);
+        var e = Assert.Throws<ModelFormatException>(() => ModelSerializer.FromBytes([.. Protos.Tiny().ToByteArray(), .. vi], "m.onnx"));
+        Assert.Equal("m.onnx: subgraphs are nested deeper than 100 levels, or another part of the file (e.g. a type) is nested as deeply", e.Message);
+    }
+
+    [Fact]
+    public void CompileRefusesABrokenTernaryDecodeForEveryTargetNamingTheFile()
+    {
+        // Before: fallback and native kept a TernaryDecode with a reserved byte (or a shape its packed
+        // input cannot hold) and wrote a model that decodes to garbage; folded named no file.
+        var model = _dir.File("td.onnx");
+        Protos.Write(ModelProtos.TernaryDecodeModel((n, p, s) =>
+        {
+            var b = p.RawData.ToByteArray();
+            b[300] = 250;
+            p.RawData = ByteString.CopyFrom(b);
+        }), model);
+        foreach (var target in new[] { "fallback", "native", "folded", "ort-nbits" })
+        {
+            var r = CliHarness.Run("compile", model, "-o", _dir.File("out.onnx"), "--target", target);
+            Expect.Refused(r, "td.onnx");
+            Assert.Equal($"ternion: error: {model}: TernaryDecode com.ternion::TernaryDecode -> w: ternary tensor 'w.ttf1': packed byte at offset 300 (row 2, byte 44 of the row) is 250; bytes 243..255 are reserved in TTF1", r.ErrorLines[0]);
+            Expect.FolderHolds(_dir.Path, "td.onnx");
+        }
+    }
+
+    [Fact]
+    public void CompileRefusesNonZeroPaddingInAnExistingTernaryDecode()
+    {
+        // K = 640 with block 320 has no padding; K = 600 pads each row with 40 zero trits (8 bytes of 0x79).
+        var model = _dir.File("pad.onnx");
+        Protos.Write(ModelProtos.TernaryDecodeModel((n, p, s) =>
+        {
+            var b = p.RawData.ToByteArray();
+            b[125] = 0x7A; // the 126th byte of row 0: in the padding (row data is 120 bytes)
+            p.RawData = ByteString.CopyFrom(b);
+        }, k: 600), model);
+        var r = CliHarness.Run("compile", model, "-o", _dir.File("out.onnx"), "--target", "native");
+        Expect.Refused(r, "pad.onnx", "padding byte at offset 125");
+    }
+
+    [Fact]
+    public void AValidTernaryDecodeStillCompilesForEveryTarget()
+    {
+        var model = _dir.File("td.onnx");
+        Protos.Write(ModelProtos.TernaryDecodeModel(k: 600), model);
+        foreach (var target in new[] { "fallback", "native", "folded", "ort-nbits" })
+        {
+            var r = CliHarness.Run("compile", model, "-o", _dir.File($"{target}.onnx"), "--target", target);
+            Assert.True(r.ExitCode == 0, r.ToString());
+        }
+    }
+
+    /// <summary>y = x @ w with w a ternary float [64, 32] initializer (2,048 elements: a packing candidate).</summary>
+    private static ModelProto TernaryMatMul(Action<ModelProto>? edit = null)
+    {
+        var rng = new Random(3);
+        var g = new GraphProto { Name = "mm" };
+        g.Input.Add(Protos.Float("x", 2, 64));
+        g.Output.Add(Protos.Float("y", 2, 32));
+        g.Initializer.Add(Protos.FloatTensor("w", [64, 32], Enumerable.Range(0, 64 * 32).Select(_ => (rng.Next(3) - 1) * 0.5f).ToArray()));
+        g.Node.Add(Protos.Node("MatMul", ["x", "w"], ["y"]));
+        var m = Protos.Wrap(g);
+        edit?.Invoke(m);
+        return m;
+    }
+
+    private CliOutcome Compile(ModelProto m, string target, params string[] extra)
+    {
+        var model = _dir.File("m.onnx");
+        Protos.Write(m, model);
+        return CliHarness.Run(["compile", model, "-o", _dir.File("out.onnx"), "--target", target, .. extra]);
+    }
+
+    [Fact]
     public void ADeadMatMulWithAnOmittedOutputCompilesForOrtNBits()
     {
         // A second MatMul reads the same weight and has its output omitted (""): nothing reads it.
@@ -110,5 +270,28 @@ public class RegressionTests : IDisposable
             Assert.True(r.ExitCode == 0, r.ToString());
             Assert.Contains("stored in segments", File.ReadAllText(_dir.File("r.json")));
         }
+    }
+
+    [Fact]
+    public void FoldingRefusesADecodedWeightLargerThanOneArrayBeforeAllocatingIt()
+    {
+        // 128 MiB of packed zeros (a sparse file) declares [655360, 1024]: 2.7 GB of float32 once
+        // decoded. Before: the fold allocated 2.7 GB, then failed with "out of memory".
+        var layout = new Ternion.IR.Ternary.TernaryLayout([655360, 1024], 0);
+        using (var f = new FileStream(_dir.File("big.ttf1"), FileMode.CreateNew)) f.SetLength(layout.PackedBytes);
+        var m = ModelProtos.TernaryDecodeModel((n, p, s) =>
+        {
+            n.Attribute[0] = ModelProtos.IntsAttr("shape", 655360, 1024);
+            p.ClearRawData();
+            p.Dims.Clear();
+            p.Dims.AddRange([layout.M, layout.RowBytes]);
+            p.DataLocation = TensorProto.Types.DataLocation.External;
+            p.ExternalData.Add(new StringStringEntryProto { Key = "location", Value = "big.ttf1" });
+        });
+        m.Graph.Input[0] = Protos.Float("x", 2, 655360);
+        m.Graph.Output[0] = Protos.Float("y", 2, 1024);
+        var r = Compile(m, "folded");
+        Expect.Refused(r, "m.onnx", "would be 2,684,354,560 bytes", "choose a target that keeps TernaryDecode");
+        Assert.True(r.AllocatedBytes < 64 << 20, r.ToString());
     }
 }
