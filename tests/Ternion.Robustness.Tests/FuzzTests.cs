@@ -51,6 +51,10 @@ public class FuzzTests(ITestOutputHelper log)
         Assert.True(conformance.Count > 1000, $"only {conformance.Count} conformance models under {Paths.Conformance}");
         var sample = Load(TruncationTests.SamplePath, null);
         var external = ExternalSample(work);
+        // Seeds that hold what compile's passes work on: existing TernaryDecode nodes and their
+        // function body (the sample compiled for fallback), packed weights in external data
+        // (compiled for native), and an int8 DequantizeLinear weight.
+        var compiled = new[] { CompiledSample(work, "fallback"), CompiledSample(work, "native"), Built(work, "int8-dequantize", Int8Model()), Built(work, "ternary-decode", ModelProtos.TernaryDecodeModel()) };
         var cache = new Dictionary<string, Seed>();
 
         var clock = Stopwatch.StartNew();
@@ -62,7 +66,7 @@ public class FuzzTests(ITestOutputHelper log)
             // Each case draws from its own generator: case N does not depend on how many ran before.
             var rng = new Random(HashCode.Combine(seed, index));
             int pick = rng.Next(100);
-            var s = pick < 20 ? sample : pick < 30 ? external : Cached(cache, conformance[rng.Next(conformance.Count)]);
+            var s = pick < 15 ? sample : pick < 22 ? external : pick < 40 ? compiled[rng.Next(compiled.Length)] : Cached(cache, conformance[rng.Next(conformance.Count)]);
             var mutator = new Mutator(rng);
             var mutant = mutator.Mutate(s.Bytes, s.Tree);
             string target = Targets[rng.Next(Targets.Length)];
@@ -73,7 +77,7 @@ public class FuzzTests(ITestOutputHelper log)
             var input = Path.Combine(dir, "model.onnx");
             File.WriteAllBytes(input, mutant);
             // A hard link, not a symbolic one: a link out of the model's folder is (rightly) refused.
-            if (s.DataFile is { } data && link(data, Path.Combine(dir, "model.onnx.data")) != 0)
+            if (s.DataFile is { } data && link(data, Path.Combine(dir, Path.GetFileName(data))) != 0)
                 throw new IOException($"cannot hard-link {data}: errno {System.Runtime.InteropServices.Marshal.GetLastPInvokeError()}");
             string? problem = null;
             try
@@ -93,9 +97,10 @@ public class FuzzTests(ITestOutputHelper log)
             cases++;
         }
         clock.Stop();
-        // The data file is shared by every external case (hard links): it must be as it was.
-        if (!external.DataHash.AsSpan().SequenceEqual(SHA256.HashData(File.ReadAllBytes(external.DataFile!))))
-            failures.Add("the external data file of the sample was modified");
+        // The data files are shared by every case of their seed (hard links): they must be as they were.
+        foreach (var e in compiled.Append(external).Where(e => e.DataFile is not null))
+            if (!e.DataHash.AsSpan().SequenceEqual(SHA256.HashData(File.ReadAllBytes(e.DataFile!))))
+                failures.Add($"the external data file of {e.Name} was modified");
         log.WriteLine($"fuzz: seed {seed}, {cases} cases ({runs} runs, {refused} refusals) in {clock.Elapsed.TotalSeconds:F1} s: {cases / clock.Elapsed.TotalSeconds:F1} cases/s");
         foreach (var f in failures) log.WriteLine(f);
         Assert.True(failures.Count == 0, string.Join("\n", failures));
@@ -133,8 +138,12 @@ public class FuzzTests(ITestOutputHelper log)
             if (written is null) continue;
             expected.Add(Path.GetFileName(written));
             if (File.Exists(written + ".data")) expected.Add(Path.GetFileName(written) + ".data");
-            try { ModelSerializer.Load(written); }
+            Ternion.IR.Model reread;
+            try { reread = ModelSerializer.Load(written); }
             catch (Ternion.IR.TernionException e) { return $"wrote a model it cannot read ({e.Message}): {r}"; }
+            // And read back, it saves to the same bytes (a convert of a convert changes nothing).
+            if (args[0] == "convert" && !File.Exists(written + ".data") && !ModelSerializer.ToBytes(reread).AsSpan().SequenceEqual(File.ReadAllBytes(written)))
+                return $"converting the output again changes it: {r}";
         }
         if (!before.AsSpan().SequenceEqual(SHA256.HashData(File.ReadAllBytes(input)))) return "the input was modified";
         var present = Directory.EnumerateFileSystemEntries(dir).Select(p => Path.GetFileName(p)).ToHashSet();
@@ -153,6 +162,38 @@ public class FuzzTests(ITestOutputHelper log)
         var bytes = File.ReadAllBytes(path);
         var name = Path.GetRelativePath(Paths.RepoRoot is var r && path.StartsWith(Paths.Shared, StringComparison.Ordinal) ? Paths.Shared : r, path);
         return new Seed(name, bytes, Wire.Parse(bytes, 0, bytes.Length), dataFile);
+    }
+
+    private static Seed CompiledSample(TempDir work, string target)
+    {
+        var folder = Path.Combine(work.Path, $"{target}-seed");
+        Directory.CreateDirectory(folder);
+        var model = Path.Combine(folder, "model.onnx");
+        var r = CliHarness.Run("compile", TruncationTests.SamplePath, "-o", model, "--target", target);
+        Assert.True(r.ExitCode == 0, r.ToString());
+        return Load(model, File.Exists(model + ".data") ? model + ".data" : null) with { Name = $"bitnet-tiny compiled for {target}" };
+    }
+
+    private static Seed Built(TempDir work, string name, Ternion.IR.Onnx.ModelProto m)
+    {
+        var path = Path.Combine(work.Path, $"{name}.onnx");
+        Protos.Write(m, path);
+        return Load(path, null) with { Name = name };
+    }
+
+    /// <summary>y = x @ DequantizeLinear(q, s): an int8 weight of trits with a per-tensor scale.</summary>
+    private static Ternion.IR.Onnx.ModelProto Int8Model()
+    {
+        var g = new Ternion.IR.Onnx.GraphProto { Name = "int8" };
+        g.Input.Add(Protos.Float("x", 2, 64));
+        g.Output.Add(Protos.Float("y", 2, 32));
+        var q = new Ternion.IR.Onnx.TensorProto { Name = "q", DataType = 3, RawData = Google.Protobuf.ByteString.CopyFrom(Enumerable.Range(0, 2048).Select(i => (byte)(i % 3 == 0 ? 0xFF : i % 3)).ToArray()) };
+        q.Dims.AddRange([64, 32]);
+        g.Initializer.Add(q);
+        g.Initializer.Add(Protos.FloatTensor("s", [], [0.25f]));
+        g.Node.Add(Protos.Node("DequantizeLinear", ["q", "s"], ["w"]));
+        g.Node.Add(Protos.Node("MatMul", ["x", "w"], ["y"]));
+        return Protos.Wrap(g, 21);
     }
 
     /// <summary>
