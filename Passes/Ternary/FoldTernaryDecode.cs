@@ -26,11 +26,11 @@ public sealed class FoldTernaryDecode : InPlacePass
                 var type = scaleT.DataType;
                 int threads = context.Options.Threads;
                 long bytes = Ternion.IR.DataTypes.ByteCount(type, layout.ElementCount);
-                var data = new DeferredTensorData(bytes, () =>
+                var data = new DeferredTensorData(bytes, dense =>
                 {
                     using var p = packedT.Data.Open();
                     using var s = scaleT.Data.Open();
-                    return TernaryData.Decode(p.Span, layout, type, s.Span, packed.Name, threads);
+                    TernaryData.Decode(p.Span, layout, type, s.Span, packed.Name, threads, dense);
                 });
                 bool hadValueInfo = g.ValueInfos.Contains(output);
                 var dense = g.AddInitializer(new Tensor(null, type, layout.Shape, data), name + ".folded");

@@ -54,7 +54,7 @@ public static class TernaryScan
         for (long o = 0; o < outer && mismatches <= GiveUpAfter; o++)
         {
             var sc = scale.AsSpan((int)(o * inner), (int)inner);
-            for (long kk = 0; kk < k; kk++)
+            for (long kk = 0; kk < k && mismatches <= GiveUpAfter; kk++)
             {
                 var row = a.Slice((int)((o * k + kk) * inner), (int)inner);
                 int j = 0;
