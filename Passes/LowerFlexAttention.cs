@@ -20,7 +20,7 @@ public sealed class LowerFlexAttention : InPlacePass
     {
         // Check every node first: a node that cannot be lowered must stop the pass before it changes anything.
         foreach (var n in model.AllNodes().Where(FlexAttentionCall.Is).ToList())
-            Analyze(FlexAttentionCall.Read(n));
+            Analyze(FlexAttentionCall.Read(n, model));
 
         bool native = context.Options.Capabilities.NativeFlexAttention;
         var done = new HashSet<Node>(ReferenceEqualityComparer.Instance);
@@ -29,7 +29,7 @@ public sealed class LowerFlexAttention : InPlacePass
         bool lowered = false;
         while (model.AllNodes().FirstOrDefault(n => FlexAttentionCall.Is(n) && !done.Contains(n)) is { } node)
         {
-            var call = FlexAttentionCall.Read(node);
+            var call = FlexAttentionCall.Read(node, model);
             var mods = Analyze(call);
             var function = OwningFunction(node.Graph!);
             string result;
@@ -39,14 +39,15 @@ public sealed class LowerFlexAttention : InPlacePass
                 if (call.Form == FlexForm.Tensor) result = "kept-native";
                 else
                 {
-                    ConvertToTensorForm(call, mods, function is not null);
+                    int opset = ConvertToTensorForm(call, mods, function is not null);
+                    RequireOpset(model, function, opset, context, call);
                     result = "converted-to-tensor-form";
                     changes++;
                 }
             }
             else
             {
-                int opset = LowerNode(call, mods, function is not null);
+                int opset = LowerNode(call, mods, function is not null, DefaultOpset(model, function));
                 RequireOpset(model, function, opset, context, call);
                 if (function is not null) touchedFunctions.Add(function);
                 lowered = true;
@@ -82,7 +83,7 @@ public sealed class LowerFlexAttention : InPlacePass
     // ---------------------------------------------------------------- full lowering
 
     /// <summary>Replaces the node by standard ops; returns the default-domain opset they need.</summary>
-    private static int LowerNode(FlexAttentionCall call, Modifiers mods, bool inFunction)
+    private static int LowerNode(FlexAttentionCall call, Modifiers mods, bool inFunction, long opset)
     {
         var node = call.Node;
         var graph = node.Graph!;
@@ -102,7 +103,8 @@ public sealed class LowerFlexAttention : InPlacePass
 
         // 2. Score modifier and mask, 3. Softmax, 4. prob modifier.
         scores = ApplyScoreAndMask(call, mods, em, scores, dims);
-        var probs = em.Op("Softmax", [scores], "probs", [Attribute.Int("axis", -1)], elemType: sp);
+        // The last axis; opsets before 11 take no negative axis, and there axis 3 of the rank-4 scores means the same.
+        var probs = em.Op("Softmax", [scores], "probs", [Attribute.Int("axis", opset >= 11 ? -1 : 3)], elemType: sp);
         probs = ApplyProb(call, mods, em, probs, dims);
 
         // 5. P x V in the softmax precision, then back to T, into the node's own output value.
@@ -220,8 +222,10 @@ public sealed class LowerFlexAttention : InPlacePass
     /// score_mod (mask applied with Where after it), the vectorised prob_mod a tensor prob_mod; the
     /// element-wise-only attributes go.
     /// </summary>
-    private static void ConvertToTensorForm(FlexAttentionCall call, Modifiers mods, bool inFunction)
+    /// <returns>The default-domain opset the new modifier bodies need.</returns>
+    private static int ConvertToTensorForm(FlexAttentionCall call, Modifiers mods, bool inFunction)
     {
+        int opset = 1;
         var node = call.Node;
         var names = node.Graph!.Names;
         var sp = call.SoftmaxPrecision;
@@ -238,6 +242,7 @@ public sealed class LowerFlexAttention : InPlacePass
                 result = em.Op("Identity", [result], $"{inputName}_out", elemType: sp);
             result.Type = IrType.Tensor(sp, fullShape);
             g.Outputs.Add(result);
+            opset = Math.Max(opset, em.RequiredOpset);
             return g;
         }
 
@@ -252,15 +257,21 @@ public sealed class LowerFlexAttention : InPlacePass
             node.RemoveAttribute(a);
         if (scoreGraph is not null) node.SetAttribute(Attribute.FromGraph("score_mod", scoreGraph));
         if (probGraph is not null) node.SetAttribute(Attribute.FromGraph("prob_mod", probGraph));
+        return opset;
     }
 
     // ---------------------------------------------------------------- opsets
+
+    /// <summary>The default-domain opset a graph is read with: its function's import, else the model's.</summary>
+    private static long DefaultOpset(Model model, Function? function) =>
+        function?.OpsetImports.FirstOrDefault(o => ModelValidator.Normalize(o.DomainName) == "")?.Version
+        ?? model.GetOpsetVersion("") ?? 1;
 
     private static void RequireOpset(Model model, Function? function, int needed, PassContext context, FlexAttentionCall call)
     {
         var imports = function?.OpsetImports ?? model.OpsetImports;
         int at = imports.FindIndex(o => ModelValidator.Normalize(o.DomainName) == "");
-        long current = at >= 0 ? imports[at].Version ?? 1 : model.GetOpsetVersion("") ?? 1;
+        long current = DefaultOpset(model, function);
         if (current >= needed) return;
         if (needed > context.Options.Capabilities.MaxOpset)
             throw call.Refuse($"the lowering needs default-domain opset {needed}, above the target's {context.Options.Capabilities.MaxOpset}");

@@ -48,14 +48,15 @@ internal sealed class FlexAttentionCall
 
     public TernionException Refuse(string reason) => new($"{Who}: {reason}");
 
-    public static FlexAttentionCall Read(Node node)
+    /// <param name="model">Where to find the call sites of a function whose body holds the node (its parameters carry no types).</param>
+    public static FlexAttentionCall Read(Node node, Model? model = null)
     {
         var c = new FlexAttentionCall(node);
-        c.ReadCore();
+        c.ReadCore(model);
         return c;
     }
 
-    private void ReadCore()
+    private void ReadCore(Model? model)
     {
         var y = Node.Outputs.Count > 0 ? Node.Outputs[0] : null;
         Label = !string.IsNullOrEmpty(Node.Name) ? Node.Name : y?.Name is { Length: > 0 } yn ? yn : "flexattention";
@@ -73,6 +74,8 @@ internal sealed class FlexAttentionCall
 
         // T is the element type of Q, K, V and Y; any of them may be the one that carries a type.
         T = new[] { Q, K, V, y }.Select(v => v.ElemType).FirstOrDefault(t => t != DataType.Undefined);
+        if (T == DataType.Undefined && model is not null)
+            T = new[] { Q, K, V }.Select(v => TypeFromCallSites(model, v)).FirstOrDefault(t => t != DataType.Undefined);
         if (T == DataType.Undefined)
             throw Refuse("the element type of Q, K, V and Y is unknown; give Q a type (value_info) so the lowering knows T");
         if (!DataTypes.IsFloatingPoint(T))
@@ -186,6 +189,22 @@ internal sealed class FlexAttentionCall
             throw Refuse($"{mod} input '{v.Name}' is {DataTypes.ShortName(v.ElemType)}; indices are int64 or int32");
         if (v.Type?.Shape is { Rank: > 0 } s)
             throw Refuse($"{mod} input '{v.Name}' has shape {s}; element-wise modifier inputs are scalars");
+    }
+
+    /// <summary>
+    /// The element type a function parameter has at every call of the function, or Undefined when it
+    /// is not a parameter or the calls disagree (the lowering emits one body for all of them).
+    /// </summary>
+    private static DataType TypeFromCallSites(Model model, Value v)
+    {
+        if (v.Graph?.Function is not { } f) return DataType.Undefined;
+        int index = v.Graph.Inputs.IndexOf(v);
+        if (index < 0) return DataType.Undefined;
+        var types = model.AllNodes()
+            .Where(n => n.OpType == f.Name && n.DomainName == ModelValidator.Normalize(f.Domain ?? "") && (n.Overload ?? "") == (f.Overload ?? ""))
+            .Select(n => n.Input(index)?.ElemType ?? DataType.Undefined)
+            .Distinct().ToList();
+        return types.Count == 1 ? types[0] : DataType.Undefined;
     }
 
     public static long? StaticDim(Value v, int axis) =>

@@ -22,9 +22,9 @@ public static class FlexCompile
     public static bool ImportsPreview(Model m) => m.OpsetImports.Any(o => o.DomainName == "ai.onnx.preview");
 
     /// <summary>Serialises the model (as the compiler would write it) and runs it on ONNX Runtime.</summary>
-    public static Dictionary<string, RunValue> Run(Model model, IReadOnlyDictionary<string, RunValue> inputs)
+    public static Dictionary<string, RunValue> Run(Model model, IReadOnlyDictionary<string, RunValue> inputs, OrtRunOptions? options = null)
     {
         var bytes = ModelSerializer.ToBytes(model);
-        return OrtRunner.Run(bytes, inputs, new OrtRunOptions { Threads = 1 }).ToDictionary(p => p.Name, p => p.Value);
+        return OrtRunner.Run(bytes, inputs, options ?? new OrtRunOptions { Threads = 1 }).ToDictionary(p => p.Name, p => p.Value);
     }
 }
