@@ -138,3 +138,19 @@ public class PlacementTests(ITestOutputHelper output)
         Assert.Equal(8, FlexCompile.Compile(plain.Model).GetOpsetVersion("")); // nothing there needs more
     }
 }
+
+/// <summary>The same model and options give byte-identical output (architecture habit: deterministic output).</summary>
+public class DeterminismTests
+{
+    [Theory]
+    [InlineData("onnx-node", "test_flexattention_relative_positional")]
+    [InlineData("flexattention-elementwise", "test_flexattention_mask_mod_causal")]
+    [InlineData("flexattention-elementwise", "test_flexattention_gqa")]
+    public void CompilingTwiceGivesTheSameBytes(string corpus, string test)
+    {
+        var path = Path.Combine(TestSupport.Paths.Conformance, corpus, test, "model.onnx");
+        byte[] Once(bool native) => ModelSerializer.ToBytes(FlexCompile.Compile(ModelSerializer.Load(path), FlexCompile.Context(native)));
+        Assert.Equal(Once(false), Once(false));
+        Assert.Equal(Once(true), Once(true));
+    }
+}
