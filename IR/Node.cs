@@ -148,6 +148,22 @@ public sealed class Node
         return value;
     }
 
+    /// <summary>
+    /// Takes output <paramref name="index"/> away from this node (the slot becomes omitted) so that another
+    /// node can produce the same value: the value keeps its name, its uses and its place among graph
+    /// outputs. The value is undefined until the new producer joins the graph.
+    /// </summary>
+    public Value DetachOutput(int index)
+    {
+        var v = _outputs[index] ?? throw new IrMutationException($"output {index} of {this} is omitted; there is nothing to detach");
+        if (v.Graph is { } g) g.Undefine(v);
+        v.Graph = null;
+        v.Producer = null;
+        v.ProducerOutputIndex = -1;
+        _outputs[index] = null;
+        return v;
+    }
+
     /// <summary>Human-readable identity used in messages: name if any, else op type and first output.</summary>
     public string Describe() =>
         !string.IsNullOrEmpty(Name) ? $"'{Name}' ({QualifiedOp})" : $"{QualifiedOp} -> {(_outputs.FirstOrDefault(o => o is not null)?.Name ?? "?")}";
