@@ -38,6 +38,7 @@ public static class TernionCompiler
     public static Pipeline StandardPipeline() => new(
     [
         new SortTopologically(),
+        new LowerFlexAttention(),
         new DetectTernaryWeights(),
         new PackTernaryWeights(),
     ]);

@@ -1,7 +1,6 @@
 using Microsoft.Extensions.Logging;
 using Ternion.IR;
 using Ternion.Passes.FlexAttention;
-using Attribute = Ternion.IR.Attribute;
 
 namespace Ternion.Passes;
 

@@ -1,5 +1,4 @@
 using Ternion.IR;
-using Attribute = Ternion.IR.Attribute;
 
 namespace Ternion.Passes.FlexAttention;
 

@@ -73,7 +73,7 @@ internal sealed class FlexAttentionCall
                 throw Refuse($"{what} ('{v.Name}') has rank {s.Rank}; FlexAttention takes rank-4 [B, H, L|S, E] inputs");
 
         // T is the element type of Q, K, V and Y; any of them may be the one that carries a type.
-        T = new[] { Q, K, V, y }.Select(v => v.ElemType).FirstOrDefault(t => t != DataType.Undefined);
+        T = new[] { Q, K, V, y }.Select(ElementTypeInference.Infer).FirstOrDefault(t => t != DataType.Undefined);
         if (T == DataType.Undefined && model is not null)
             T = new[] { Q, K, V }.Select(v => TypeFromCallSites(model, v)).FirstOrDefault(t => t != DataType.Undefined);
         if (T == DataType.Undefined)

@@ -2,7 +2,6 @@ using Ternion.IR;
 using Ternion.IR.Serialization;
 using Xunit.Abstractions;
 using static Ternion.Passes.Tests.ReferenceAttention;
-using Attribute = Ternion.IR.Attribute;
 
 namespace Ternion.Passes.Tests;
 

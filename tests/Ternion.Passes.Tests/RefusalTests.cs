@@ -1,6 +1,5 @@
 using Ternion.IR;
 using Ternion.IR.Serialization;
-using Attribute = Ternion.IR.Attribute;
 
 namespace Ternion.Passes.Tests;
 
