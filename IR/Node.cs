@@ -101,9 +101,18 @@ public sealed class Node
         g.ParentNode = this;
     }
 
+    /// <summary>
+    /// A replaced or removed attribute's subgraphs leave the model: the uses their nodes held on outer
+    /// values go with them, so those values do not look used by nodes that no longer exist. (To move
+    /// a subgraph to another node, clone it.)
+    /// </summary>
     private static void DetachSubgraphs(Attribute a)
     {
-        foreach (var g in a.Graphs) g.ParentNode = null;
+        foreach (var g in a.Graphs)
+        {
+            foreach (var n in g.AllNodes()) n.ClearInputs();
+            g.ParentNode = null;
+        }
     }
 
     public void SetInput(int index, Value? value)

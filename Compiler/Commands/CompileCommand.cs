@@ -53,7 +53,12 @@ public static class CompileCommand
                 Threads = p.GetValue(threads),
                 ExtraPasses = p.GetValue(passes) ?? [],
             };
-            var result = TernionCompiler.Compile(request, registry, ctx.Logger("ternion.compile"));
+            CompileResult result;
+            using (var progress = new ProgressReporter(ctx, "compile"))
+            {
+                result = TernionCompiler.Compile(request, registry, ctx.Logger("ternion.compile"), progress, progress.Phase);
+                progress.Finish();
+            }
             if (p.GetValue(report) is { } reportPath)
                 AtomicFile.WriteAllText(reportPath, result.Report.ToJson());
             WriteSummary(ctx.Stdout, result);

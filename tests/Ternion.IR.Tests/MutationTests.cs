@@ -89,3 +89,32 @@ public class MutationTests
         Assert.Throws<IrMutationException>(() => attr.WithGraphs([]));
     }
 }
+
+public class AttributeReplacementTests
+{
+    [Fact]
+    public void ReplacingASubgraphAttributeDropsTheUsesItsNodesHeld()
+    {
+        var g = new Graph { Name = "main" };
+        var m = new Model(g);
+        var x = g.AddInput("x", IrType.Tensor(DataType.Float, 2));
+        var cond = g.AddInput("c", IrType.Tensor(DataType.Bool));
+        Graph Branch()
+        {
+            var b = new Graph { Name = "branch" };
+            return b;
+        }
+        var then = Branch();
+        var node = g.Append(new Node("", "If", [cond], 1, [Attribute.FromGraph("then_branch", then)]));
+        var inner = then.Append(new Node("", "Relu", [x], 1));
+        then.Outputs.Add(inner.Output());
+        Assert.Contains(x.Uses, u => ReferenceEquals(u.Node, inner));
+
+        node.SetAttribute(Attribute.FromGraph("then_branch", Branch()));
+        Assert.DoesNotContain(x.Uses, u => ReferenceEquals(u.Node, inner));
+        Assert.False(x.IsUsed);
+
+        node.RemoveAttribute("then_branch");
+        Assert.Empty(node.Subgraphs);
+    }
+}
