@@ -129,6 +129,19 @@ public class PluginLoadingTests : IDisposable
     }
 
     [Fact]
+    public void TheBuiltInTargetsAreExactlyWhatAPluginScanWouldFindInBackends()
+    {
+        // Built-ins get no private path: they are the public, concrete ITarget types of Ternion.Backends with
+        // parameterless constructors, the same rule LoadPlugin applies to a plugin assembly.
+        var scanned = typeof(TargetRegistry).Assembly.GetExportedTypes()
+            .Where(t => t is { IsClass: true, IsAbstract: false } && typeof(ITarget).IsAssignableFrom(t) && t.GetConstructor(Type.EmptyTypes) is not null)
+            .Select(t => ((ITarget)Activator.CreateInstance(t)!).Name).Order(StringComparer.Ordinal);
+        var registry = TargetRegistry.WithBuiltIns();
+        Assert.Equal(scanned, registry.Targets.Select(t => t.Name).Order(StringComparer.Ordinal));
+        Assert.All(registry.Targets, t => Assert.Equal("built-in", registry.OriginOf(t)));
+    }
+
+    [Fact]
     public void ThePluginsFoldersAreNextToTernionAndInTheHomeFolder()
     {
         var folders = TargetRegistry.DefaultPluginFolders();
