@@ -42,7 +42,11 @@ public sealed class FoldTernaryDecode : InPlacePass
                 if (hadValueInfo) g.ValueInfos.Add(dense);
                 folded++;
             }
+        int stamps = model.Functions.Count + model.OpsetImports.Count + model.Metadata.Count;
         TernaryDecodeOp.UnmarkIfUnused(model);
-        return folded;
+        // Dropping a stale com.ternion import or function from an input without TernaryDecode nodes is
+        // a change too, and the pass must say so (the pass manager checks it with --check).
+        bool unmarked = model.Functions.Count + model.OpsetImports.Count + model.Metadata.Count != stamps;
+        return folded + (folded == 0 && unmarked ? 1 : 0);
     }
 }
