@@ -45,7 +45,7 @@ public class AcmeNpuEndToEndTests : IDisposable
         var r = CliRunner.Run("compile", original, "-o", compiled, "--target", "acme-npu", "--plugin", PluginBuilds.Acme, "--check", "-v");
         Assert.True(r.ExitCode == 0, r.Stderr);
         Assert.Contains("ternion: debug: rule FuseTernaryMatMul fired 2 time(s)", r.Stderr);
-        Assert.Matches(@"ternion: debug: pass 04 FuseTernaryMatMul: 3 change\(s\), model changed, \d+\.\d ms", r.Stderr);
+        Assert.Matches(@"ternion: debug: pass 05 FuseTernaryMatMul: 3 change\(s\), model changed, \d+\.\d ms", r.Stderr);
 
         var m = ModelSerializer.Load(compiled);
         var fused = m.Graph.Nodes.Where(n => n.DomainName == "com.acme").ToList();
