@@ -168,8 +168,20 @@ public sealed class LowerFlexAttention : InPlacePass
         if (mods.Mask is { } mm)
         {
             var mask = mm.Emit(em, null, dims.Index);
-            // Where broadcasts a mask that covers less than [B,H,L,S] by itself.
-            scores = em.Op("Where", [mask, scores, em.ScalarOf(call.MaskValue, sp, "mask_value")], "scores_masked", elemType: sp);
+            if (float.IsNegativeInfinity(call.MaskValue) && call.T is DataType.Float or DataType.Double)
+            {
+                // s + (0 or -inf) equals Where(mask, s, -inf) wherever s is finite, and runs on ONNX
+                // Runtime's multi-threaded Add instead of its single-threaded Where; the bias depends on
+                // indices only, so a runtime folds it to a constant. Scores in float32/double are finite
+                // unless the inputs are not; float16 products can overflow, so they keep Where.
+                var bias = em.Op("Where", [mask, em.ScalarOf(0f, sp, "unmasked"), em.ScalarOf(call.MaskValue, sp, "mask_value")], "mask_bias", elemType: sp);
+                scores = em.Op("Add", [scores, bias], "scores_masked", elemType: sp);
+            }
+            else
+            {
+                // Where broadcasts a mask that covers less than [B,H,L,S] by itself.
+                scores = em.Op("Where", [mask, scores, em.ScalarOf(call.MaskValue, sp, "mask_value")], "scores_masked", elemType: sp);
+            }
         }
         return scores;
     }
