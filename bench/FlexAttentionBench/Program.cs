@@ -56,7 +56,7 @@ foreach (int n in sizes)
     }
 }
 report.AppendLine();
-report.AppendLine("The lowered model is MatMul + Where(mask, s, -inf) + Softmax + MatMul with the mask built from index tensors");
+report.AppendLine("The lowered model is MatMul + Add(s, Where(mask, 0, -inf)) + Softmax + MatMul with the mask built from index tensors");
 report.AppendLine("(constant-folded by ORT at load). See ../shared/design/performance-anchors.md for the same comparison measured earlier.");
 Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(outPath))!);
 File.WriteAllText(outPath, report.ToString());
