@@ -60,8 +60,14 @@ internal readonly record struct CodecOptions(
     TernaryKernel Kernel = TernaryKernel.Auto,
     int MaxThreads = 0,
     long MinParallelElements = CodecOptions.DefaultMinParallelElements,
-    long ChunkUnits = 0)
+    long ChunkUnits = 0,
+    long StreamingMinBytes = CodecOptions.DefaultStreamingMinBytes)
 {
+    /// <summary>
+    /// Decoded outputs from this size up are written with streaming stores: half the 32 MiB L3, so
+    /// what could stay cached does, and what cannot does not cost a read per written line.
+    /// </summary>
+    public const long DefaultStreamingMinBytes = 16L << 20;
     /// <summary>Below this many elements one thread is faster than waking another (about 1 MiB of float32).</summary>
     public const long DefaultMinParallelElements = 1 << 18;
     /// <summary>Smallest chunk handed to a worker when chunks are sized automatically.</summary>
@@ -214,6 +220,7 @@ internal static unsafe class TernaryCore
         int bs = L.BlockSize, blockBytes = bs / 5;
         int bad = 0;
         nint srcP = (nint)src, dstP = (nint)dst, scP = (nint)scales;
+        bool streaming = L.ElementCount * sizeof(T) >= o.StreamingMinBytes;
 
         if (inner == 1)
         {
@@ -232,7 +239,7 @@ internal static unsafe class TernaryCore
                         return;
                     }
                     T s = sc[perChannel ? m : 0];
-                    if (k0 < K) TernaryKernels.DecodeSegment(kernel, row + k0 / 5, d0 + m * K + k0, (int)(k1 - k0), s ^ TKind.SignMask, s);
+                    if (k0 < K) TernaryKernels.DecodeSegment(kernel, row + k0 / 5, d0 + m * K + k0, (int)(k1 - k0), s ^ TKind.SignMask, s, streaming);
                     q += b1 - b0;
                 }
             });

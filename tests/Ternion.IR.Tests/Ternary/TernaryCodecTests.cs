@@ -367,13 +367,25 @@ public class TernaryCodecTests
             Same(h, count, BitConverter.HalfToUInt16Bits((Half)0.1f), (ushort)0x8000);
             Same(d, count, BitConverter.DoubleToUInt64Bits(1e300), 0x8000_0000_0000_0000UL);
             Same(tb, count, (byte)1, (byte)0xFE);
-            if (count > 3)
+            // A bad element anywhere, in the vector part or the scalar tail, is reported by both.
+            foreach (int at in new[] { 0, 7, 31, 32, 100, 639, 640, 700, count - 3, count - 1 })
             {
-                // A bad element anywhere, including the vector part, is reported by both.
-                f[count - 3] ^= 1;
-                Assert.False(Encode(f, count, BitConverter.SingleToUInt32Bits(-3.5f), 0x8000_0000u, TernaryKernel.Avx2, out _));
-                Assert.False(Encode(f, count, BitConverter.SingleToUInt32Bits(-3.5f), 0x8000_0000u, TernaryKernel.Scalar, out _));
+                if (at < 0 || at >= count) continue;
+                Bad(f, at, 1u, count, BitConverter.SingleToUInt32Bits(-3.5f), 0x8000_0000u);
+                Bad(h, at, (ushort)0x0400, count, BitConverter.HalfToUInt16Bits((Half)0.1f), (ushort)0x8000);
+                Bad(d, at, 1UL << 40, count, BitConverter.DoubleToUInt64Bits(1e300), 0x8000_0000_0000_0000UL);
+                Bad(tb, at, (byte)0x02, count, (byte)1, (byte)0xFE);
             }
+        }
+
+        static void Bad<T>(T[] v, int at, T flip, int count, T s, T sign) where T : unmanaged, System.Numerics.IBinaryInteger<T>
+        {
+            // Flipping a bit of a zero gives a tiny non-zero value; of ±scale, a nearby one; of a trit, 2, 3 or -2.
+            var keep = v[at];
+            v[at] ^= flip;
+            Assert.False(Encode(v, count, s, sign, TernaryKernel.Avx2, out _), $"avx2 missed element {at} of {count}");
+            Assert.False(Encode(v, count, s, sign, TernaryKernel.Scalar, out _), $"scalar missed element {at} of {count}");
+            v[at] = keep;
         }
 
         static void Same<T>(T[] v, int count, T s, T sign) where T : unmanaged, System.Numerics.IBinaryInteger<T>
