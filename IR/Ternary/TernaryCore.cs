@@ -132,6 +132,27 @@ internal static unsafe class TernaryCore
                 }
             });
         }
+        else if (kernel == TernaryKernel.Avx2 && TernaryStridedKernels.Supports<T>())
+        {
+            Parallel(L.Outer * nb, bs * inner, o, (q0, q1) =>
+            {
+                T* s0 = (T*)srcP; T* sc = (T*)scP; byte* d0 = (byte*)dstP;
+                for (long q = q0; q < q1; q++)
+                {
+                    if (Volatile.Read(ref failed) != 0) return;
+                    long outer = q / nb, kb = q % nb, k0 = kb * bs;
+                    byte* rows = d0 + outer * inner * rowBytes;
+                    if (!TernaryStridedKernels.EncodeBlock(s0 + outer * K * inner, inner, k0, (int)Math.Min(bs, K - k0), rows, rowBytes,
+                            perChannel ? sc + outer * inner : sc, perChannel, TKind.SignMask, TKind.ZeroMask))
+                    {
+                        Volatile.Write(ref failed, 1);
+                        return;
+                    }
+                    if (kb == nb - 1)
+                        for (long i = 0; i < inner; i++) FillPadding(rows + i * rowBytes, L, kb, kb + 1);
+                }
+            });
+        }
         else
         {
             Parallel(L.Outer * nb, bs * inner, o, (q0, q1) =>
@@ -241,6 +262,27 @@ internal static unsafe class TernaryCore
                     T s = sc[perChannel ? m : 0];
                     if (k0 < K) TernaryKernels.DecodeSegment(kernel, row + k0 / 5, d0 + m * K + k0, (int)(k1 - k0), s ^ TKind.SignMask, s, streaming);
                     q += b1 - b0;
+                }
+            });
+        }
+        else if (kernel == TernaryKernel.Avx2 && TernaryStridedKernels.Supports<T>())
+        {
+            Parallel(L.Outer * nb, bs * inner, o, (q0, q1) =>
+            {
+                byte* s0 = (byte*)srcP; T* d0 = (T*)dstP; T* sc = (T*)scP;
+                for (long q = q0; q < q1; q++)
+                {
+                    if (Volatile.Read(ref bad) != 0) return;
+                    long outer = q / nb, kb = q % nb, k0 = kb * bs;
+                    byte* rows = s0 + outer * inner * rowBytes;
+                    for (long i = 0; i < inner; i++)
+                        if (TernaryKernels.FirstReserved(kernel, rows + i * rowBytes + kb * blockBytes, blockBytes) >= 0)
+                        {
+                            Volatile.Write(ref bad, 1);
+                            return;
+                        }
+                    TernaryStridedKernels.DecodeBlock(rows, rowBytes, k0, (int)Math.Min(bs, K - k0), d0 + outer * K * inner, inner,
+                        perChannel ? sc + outer * inner : sc, perChannel, TKind.SignMask, streaming);
                 }
             });
         }

@@ -12,23 +12,28 @@ internal enum TernaryKernel { Auto, Scalar, Avx2 }
 internal unsafe interface IStorePolicy
 {
     static abstract void Store(byte* at, Vector256<byte> v);
+    static abstract void Store(byte* at, Vector128<byte> v);
 }
 
 internal unsafe struct CachedStores : IStorePolicy
 {
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static void Store(byte* at, Vector256<byte> v) => Avx.Store(at, v);
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static void Store(byte* at, Vector128<byte> v) => Sse2.Store(at, v);
 }
 
 /// <summary>
 /// Streaming stores for outputs far larger than the caches: they skip the read-for-ownership of
 /// every destination line, which otherwise doubles the memory traffic of a write-bound decoder.
-/// The destination must be 32-byte aligned.
+/// The destination must be aligned to the store's size.
 /// </summary>
 internal unsafe struct StreamingStores : IStorePolicy
 {
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static void Store(byte* at, Vector256<byte> v) => Avx.StoreAlignedNonTemporal(at, v);
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static void Store(byte* at, Vector128<byte> v) => Sse2.StoreAlignedNonTemporal(at, v);
 }
 
 /// <summary>
@@ -150,6 +155,13 @@ internal static unsafe class TernaryKernels
                 var m = Avx2.Max(Avx2.Max(Avx.LoadVector256(p + i), Avx.LoadVector256(p + i + 32)),
                                  Avx2.Max(Avx.LoadVector256(p + i + 64), Avx.LoadVector256(p + i + 96)));
                 if (!Avx2.CompareEqual(Avx2.Max(m, limit), limit).Equals(Vector256<byte>.AllBitsSet)) break;
+            }
+            // Blocks are 64 or 128 bytes: the strided decoder checks one per row, so whole
+            // 32-byte steps matter as much as the long ones.
+            for (; i + 32 <= length; i += 32)
+            {
+                var v = Avx.LoadVector256(p + i);
+                if (!Avx2.CompareEqual(Avx2.Max(v, limit), limit).Equals(Vector256<byte>.AllBitsSet)) break;
             }
         }
         for (; i < length; i++)
