@@ -77,9 +77,10 @@ internal readonly record struct CodecOptions(
 /// <summary>
 /// The layout-aware, multi-threaded part of the codec. Work is cut into units: for rows that are
 /// contiguous (axis is the last dim) a unit is one block of one row; otherwise a unit is one block
-/// of k across all channels of one outer index, handled in channel tiles through a small scratch
-/// buffer that is transposed to or from the strided tensor. Units never share output bytes, so
-/// chunks of units run in parallel without locks.
+/// of k across all channels of one outer index, done by the vertical AVX2 kernels
+/// (<see cref="TernaryStridedKernels"/>) or, for 8-byte elements and without AVX2, in channel tiles
+/// through a small scratch buffer transposed to or from the strided tensor. Units never share
+/// output bytes, so chunks of units run in parallel without locks.
 /// </summary>
 internal static unsafe class TernaryCore
 {
