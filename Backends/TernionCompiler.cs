@@ -43,6 +43,7 @@ public static class TernionCompiler
     public static Pipeline StandardPipeline() => new(
     [
         new SortTopologically(),
+        new LowerFlexAttention(),
         new ValidateTernaryDecode(),
         new DetectTernaryWeights(),
         new PackTernaryWeights(),
@@ -77,19 +78,21 @@ public static class TernionCompiler
         return new PassManager(pipeline.Passes, managerOptions).Run(model, ctx);
     }
 
-    public static CompileResult Compile(CompileRequest request, TargetRegistry? registry = null, ILogger? logger = null, Action<int, long>? progress = null)
+    public static CompileResult Compile(CompileRequest request, TargetRegistry? registry = null, ILogger? logger = null, ISaveProgress? progress = null, Action<string>? phase = null)
     {
         var clock = Stopwatch.StartNew();
         registry ??= TargetRegistry.WithBuiltIns();
         logger ??= NullLogger.Instance;
         var target = registry.Get(request.Target);
         var options = OptionsFor(target, request.BlockSize, request.MinElements, request.FallbackBody, request.Threads);
-        var targetOptions = new TargetOptions { FallbackBody = request.FallbackBody, ExternalData = request.ExternalData, Alignment = request.Alignment };
+        var targetOptions = new TargetOptions { FallbackBody = request.FallbackBody, ExternalData = request.ExternalData, Alignment = request.Alignment, Progress = progress };
         var extra = request.ExtraPasses.Select(name => registry.Passes.TryGetValue(name, out var f) ? f()
             : throw new TernionException($"unknown pass '{name}'; plugin passes: {(registry.Passes.Count == 0 ? "none loaded" : string.Join(", ", registry.Passes.Keys))}")).ToList();
 
+        phase?.Invoke("loading");
         var model = ModelSerializer.Load(request.InputPath);
         if (request.ReportPath is { } reportPath) CheckReportPath(reportPath, model, request.OutputPath);
+        phase?.Invoke("passes");
         var report = new CompileReport { Target = target.Name, BytesBefore = FileBytes(model) };
         var sources = model.SourceFiles;
         try
@@ -104,6 +107,7 @@ public static class TernionCompiler
             // Passes name the node or tensor; the user also needs to know which file holds it.
             throw new ModelFormatException(request.InputPath, problem.Message, problem);
         }
+        phase?.Invoke("writing (packing runs here, tensor by tensor)");
         var saved = target is IEmitsModel e
             ? e.Emit(model, request.OutputPath, targetOptions)
             : ModelSerializer.Save(model, request.OutputPath, new SaveOptions

@@ -94,6 +94,19 @@ public sealed class Attribute
     public static Attribute Reference(string name, string refAttrName, AttributeKind kind) =>
         new(new AttributeProto { Name = name, RefAttrName = refAttrName, Type = (AttributeProto.Types.AttributeType)(int)kind }, [], []);
 
+    /// <summary>
+    /// A copy of this attribute holding <paramref name="graphs"/> instead of its own subgraphs (same name,
+    /// kind, doc string and reference), for passes that clone a node together with its subgraphs.
+    /// </summary>
+    public Attribute WithGraphs(IReadOnlyList<Graph> graphs)
+    {
+        if (graphs.Count != Graphs.Count)
+            throw new IrMutationException($"attribute '{Name}' holds {Graphs.Count} graph(s); {graphs.Count} given to replace them");
+        var single = _g is null ? null : graphs[0];
+        var list = _g is null ? graphs : graphs.Skip(1);
+        return new Attribute(_proto.Clone(), _t, _tensorList, single, list);
+    }
+
     public override string ToString() => Kind switch
     {
         AttributeKind.Float => $"{Name}={AsFloat}",

@@ -123,7 +123,8 @@ public sealed class Graph
 
     /// <summary>
     /// Removes a node. Refuses when one of its outputs is still used or is a graph output, unless
-    /// <paramref name="force"/> (for callers that remove a whole connected group).
+    /// <paramref name="force"/> (for callers that remove a whole connected group). Every use the node
+    /// held, its own inputs and the outer values its subgraphs read, is dropped from the use-lists.
     /// </summary>
     public void Remove(Node node, bool force = false)
     {
@@ -133,6 +134,9 @@ public sealed class Graph
                 if (o is not null && o.IsUsed)
                     throw new IrMutationException($"cannot remove node {node}: its output '{o.Name}' is still used by {Describe(o)}");
         node.ClearInputs();
+        // Nodes inside its subgraphs may read outer values; those uses die with the node.
+        foreach (var sub in node.Subgraphs)
+            foreach (var inner in sub.AllNodes()) inner.ClearInputs();
         foreach (var o in node.Outputs)
             if (o is not null && ReferenceEquals(o.Graph, this))
             {

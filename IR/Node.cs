@@ -112,9 +112,18 @@ public sealed class Node
         g.ParentNode = this;
     }
 
+    /// <summary>
+    /// A replaced or removed attribute's subgraphs leave the model: the uses their nodes held on outer
+    /// values go with them, so those values do not look used by nodes that no longer exist. (To move
+    /// a subgraph to another node, clone it.)
+    /// </summary>
     private static void DetachSubgraphs(Attribute a)
     {
-        foreach (var g in a.Graphs) g.ParentNode = null;
+        foreach (var g in a.Graphs)
+        {
+            foreach (var n in g.AllNodes()) n.ClearInputs();
+            g.ParentNode = null;
+        }
     }
 
     public void SetInput(int index, Value? value)
@@ -157,6 +166,22 @@ public sealed class Node
         _outputs.Add(value);
         if (Graph is not null) Graph.DefineOutputs(this);
         return value;
+    }
+
+    /// <summary>
+    /// Takes output <paramref name="index"/> away from this node (the slot becomes omitted) so that another
+    /// node can produce the same value: the value keeps its name, its uses and its place among graph
+    /// outputs. The value is undefined until the new producer joins the graph.
+    /// </summary>
+    public Value DetachOutput(int index)
+    {
+        var v = _outputs[index] ?? throw new IrMutationException($"output {index} of {this} is omitted; there is nothing to detach");
+        if (v.Graph is { } g) g.Undefine(v);
+        v.Graph = null;
+        v.Producer = null;
+        v.ProducerOutputIndex = -1;
+        _outputs[index] = null;
+        return v;
     }
 
     /// <summary>Human-readable identity used in messages: name if any, else op type and first output.</summary>

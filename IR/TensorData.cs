@@ -53,19 +53,65 @@ public sealed class MemoryTensorData : TensorData
 /// <summary>
 /// Bytes produced only when somebody reads them (e.g. packed weights computed while the model is
 /// written), so a pipeline can stream tensor by tensor instead of holding every result at once.
+/// Each read fills a fresh native buffer that is freed on dispose: the memory goes back to the
+/// system at once instead of waiting for a garbage collection, which keeps the resident set of a
+/// streaming compile at about one tensor.
 /// </summary>
 public sealed class DeferredTensorData : TensorData
 {
     private readonly long _length;
-    private readonly Func<ReadOnlyMemory<byte>> _produce;
+    private readonly Action<Span<byte>>? _fill;
+    private readonly Func<ReadOnlyMemory<byte>>? _produce;
+
+    /// <summary>Data written by <paramref name="fill"/> into a buffer of exactly <paramref name="length"/> bytes.</summary>
+    public DeferredTensorData(long length, Action<Span<byte>> fill) { _length = length; _fill = fill; }
+
+    /// <summary>Data returned whole by <paramref name="produce"/> (for small tensors).</summary>
     public DeferredTensorData(long length, Func<ReadOnlyMemory<byte>> produce) { _length = length; _produce = produce; }
+
     public override long Length => _length;
+
     public override TensorBytes Open()
     {
-        var bytes = _produce();
-        if (bytes.Length != _length)
-            throw new InvalidOperationException($"deferred tensor produced {bytes.Length} bytes, promised {_length}");
-        return new TensorBytes(bytes, null);
+        if (_produce is not null)
+        {
+            var bytes = _produce();
+            if (bytes.Length != _length)
+                throw new InvalidOperationException($"deferred tensor produced {bytes.Length} bytes, promised {_length}");
+            return new TensorBytes(bytes, null);
+        }
+        if (_length > int.MaxValue) throw new TernionException($"a computed tensor of {_length:N0} bytes is larger than one buffer can hold (2 GiB)");
+        var buffer = new NativeBuffer((int)_length);
+        try
+        {
+            _fill!(buffer.GetSpan());
+            return new TensorBytes(buffer.Memory, buffer);
+        }
+        catch { ((IDisposable)buffer).Dispose(); throw; }
+    }
+}
+
+/// <summary>Unmanaged memory exposed as Memory&lt;byte&gt;, freed (and returned to the system) on dispose.</summary>
+public sealed unsafe class NativeBuffer : MemoryManager<byte>
+{
+    private byte* _ptr;
+    private readonly int _length;
+
+    public NativeBuffer(int length)
+    {
+        _length = length;
+        _ptr = (byte*)NativeMemory.AlignedAlloc((nuint)Math.Max(length, 1), 64);
+    }
+
+    public override Span<byte> GetSpan() => _ptr is null ? throw new ObjectDisposedException(nameof(NativeBuffer)) : new(_ptr, _length);
+    public override MemoryHandle Pin(int elementIndex = 0) => new(_ptr + elementIndex);
+    public override void Unpin() { }
+
+    protected override void Dispose(bool disposing)
+    {
+        if (_ptr is null) return;
+        NativeMemory.AlignedFree(_ptr);
+        _ptr = null;
     }
 }
 

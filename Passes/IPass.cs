@@ -40,6 +40,32 @@ public abstract class InPlacePass : IPass
     protected abstract int Apply(Model model, PassContext context);
 }
 
+/// <summary>
+/// Base for functional passes: implement <see cref="Transform"/> to build and return a new model.
+/// The input must come out untouched — the caller may still hold it (to compare, to retry another
+/// target) — and this base checks that on every run with a structural fingerprint taken before and
+/// after (<see cref="ModelFingerprint"/>; no tensor bytes are read). A pass that finds nothing to do
+/// may return its input with Modified = false instead of a copy.
+/// </summary>
+public abstract class FunctionalPass : IPass
+{
+    public virtual string Name => GetType().Name;
+    public bool InPlace => false;
+
+    public PassResult Run(Model model, PassContext context)
+    {
+        ulong before = ModelFingerprint.Of(model);
+        var result = Transform(model, context);
+        if (ModelFingerprint.Of(model) != before)
+            throw new PassContractException(Name, "is functional but changed the model it was given; build a new model, or derive from InPlacePass");
+        if (result.Modified && ReferenceEquals(result.Model, model))
+            throw new PassContractException(Name, "is functional and reports a change, but returned the model it was given");
+        return result;
+    }
+
+    protected abstract PassResult Transform(Model model, PassContext context);
+}
+
 /// <summary>What a pass may read about the compilation: options, target capabilities, logging, and the report it adds to.</summary>
 public sealed class PassContext
 {

@@ -31,6 +31,7 @@ public sealed class NativeTarget : ITarget, IConfiguresPipeline, IEmitsModel
             ExternalData = options.ExternalData == ExternalDataMode.Never ? ExternalDataMode.Auto : options.ExternalData,
             Alignment = options.Alignment ?? Capabilities.Alignment,
             ForceExternal = t => packed.Contains(t),
+            Progress = options.Progress,
         });
     }
 }

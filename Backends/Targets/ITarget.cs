@@ -37,6 +37,8 @@ public sealed record TargetOptions
     public ExternalDataMode ExternalData { get; init; } = ExternalDataMode.Auto;
     /// <summary>Alignment of the external data file; null = the target's preference.</summary>
     public int? Alignment { get; init; }
+    /// <summary>Where an emitter reports how writing goes (a progress bar on the CLI).</summary>
+    public ISaveProgress? Progress { get; init; }
 }
 
 /// <summary>

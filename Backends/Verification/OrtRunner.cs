@@ -12,6 +12,8 @@ public sealed record OrtRunOptions
     public int Threads { get; init; }
     /// <summary>Values for symbolic dimensions of inputs (free dimension overrides).</summary>
     public IReadOnlyDictionary<string, long>? DimOverrides { get; init; }
+    /// <summary>ORT graph transformers to turn off by name, e.g. "ConstantFolding" (keeps the other optimizations).</summary>
+    public IReadOnlyList<string> DisabledOptimizers { get; init; } = [];
 }
 
 /// <summary>Runs a model on ONNX Runtime (CPU) and returns its outputs as plain values.</summary>
@@ -22,6 +24,8 @@ public static class OrtRunner
         o ??= new OrtRunOptions();
         var so = new SessionOptions { GraphOptimizationLevel = o.Optimization, LogSeverityLevel = OrtLoggingLevel.ORT_LOGGING_LEVEL_FATAL };
         if (o.Threads > 0) { so.IntraOpNumThreads = o.Threads; so.InterOpNumThreads = 1; }
+        if (o.DisabledOptimizers.Count > 0)
+            so.AddSessionConfigEntry("optimization.disable_specified_optimizers", string.Join(";", o.DisabledOptimizers));
         if (o.DimOverrides is not null)
             foreach (var (k, v) in o.DimOverrides) so.AddFreeDimensionOverrideByName(k, v);
         return so;

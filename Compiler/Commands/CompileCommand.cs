@@ -54,7 +54,12 @@ public static class CompileCommand
                 ExtraPasses = p.GetValue(passes) ?? [],
                 ReportPath = p.GetValue(report),
             };
-            var result = TernionCompiler.Compile(request, registry, ctx.Logger("ternion.compile"));
+            CompileResult result;
+            using (var progress = new ProgressReporter(ctx, "compile"))
+            {
+                result = TernionCompiler.Compile(request, registry, ctx.Logger("ternion.compile"), progress, progress.Phase);
+                progress.Finish();
+            }
             if (p.GetValue(report) is { } reportPath)
                 AtomicFile.WriteAllText(reportPath, result.Report.ToJson());
             WriteSummary(ctx.Stdout, result);

@@ -16,15 +16,17 @@ public static class ConvertCommand
         cmd.SetAction(p =>
         {
             var input = p.GetValue(model)!;
+            using var progress = new ProgressReporter(ctx, "convert");
+            progress.Phase("loading");
             var m = ModelSerializer.Load(input);
-            using var progress = new ProgressReporter(ctx, "convert", m);
+            progress.Phase("writing");
             var result = ModelSerializer.Save(m, p.GetValue(output)!, new SaveOptions
             {
                 ExternalData = CommonOptions.ParseExternal(p.GetValue(external)!),
                 Alignment = p.GetValue(align),
-                Progress = progress.OnTensorWritten,
+                Progress = progress,
             });
-            progress.Done();
+            progress.Finish();
             ctx.Stdout.WriteLine($"wrote {result.ModelPath} ({result.ModelBytes:N0} bytes)" +
                 (result.DataPath is null ? "" : $" and {Path.GetFileName(result.DataPath)} ({result.ExternalTensors:N0} tensors, {result.DataBytes:N0} bytes)"));
             return Cli.ExitOk;

@@ -25,15 +25,11 @@ public static class TargetsCommand
         return cmd;
     }
 
-    /// <summary>Built-ins, plus every DLL in the plugins folders (next to ternion, and ~/.ternion/plugins), plus --plugin.</summary>
+    /// <summary>Built-ins, plus the plugins folders (next to ternion, and ~/.ternion/plugins), plus --plugin.</summary>
     public static TargetRegistry Registry(string[]? plugins)
     {
         var r = TargetRegistry.WithBuiltIns();
-        var folders = new List<string> { Path.Combine(AppContext.BaseDirectory, "plugins") };
-        var home = Environment.GetFolderPath(Environment.SpecialFolder.UserProfile);
-        if (home.Length > 0) folders.Add(Path.Combine(home, ".ternion", "plugins"));
-        foreach (var f in folders.Where(Directory.Exists))
-            foreach (var dll in Directory.GetFiles(f, "*.dll").Order(StringComparer.Ordinal)) r.LoadPlugin(dll);
+        foreach (var folder in TargetRegistry.DefaultPluginFolders()) r.LoadPluginFolder(folder);
         foreach (var dll in plugins ?? []) r.LoadPlugin(dll);
         return r;
     }

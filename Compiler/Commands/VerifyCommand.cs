@@ -22,8 +22,9 @@ public static class VerifyCommand
         var exact = new Option<bool>("--exact") { Description = "Require bit-identical outputs" };
         var opt = new Option<string>("--ort-optimization") { Description = "ONNX Runtime graph optimizations: all, extended, basic, disable", DefaultValueFactory = _ => "all" };
         opt.AcceptOnlyFromAmong("all", "extended", "basic", "disable");
+        var disable = new Option<string[]>("--ort-disable") { Description = "Turn off one ONNX Runtime optimizer by name, e.g. ConstantFolding (repeatable)" };
         var cmd = new Command("verify", "Run two models on ONNX Runtime (CPU) on the same inputs; exit 0 when every output agrees within tolerance, 1 when not")
-            { reference, candidate, inputs, rtol, atol, seed, dims, shapes, exact, opt };
+            { reference, candidate, inputs, rtol, atol, seed, dims, shapes, exact, opt, disable };
         cmd.SetAction(p =>
         {
             var options = new VerifyOptions
@@ -35,7 +36,7 @@ public static class VerifyCommand
                 Exact = p.GetValue(exact),
                 Dims = ParseDims(p.GetValue(dims) ?? []),
                 Shapes = ParseShapes(p.GetValue(shapes) ?? []),
-                Ort = new OrtRunOptions { Optimization = ParseOpt(p.GetValue(opt)!) },
+                Ort = new OrtRunOptions { Optimization = ParseOpt(p.GetValue(opt)!), DisabledOptimizers = p.GetValue(disable) ?? [] },
             };
             var r = ModelVerifier.Verify(p.GetValue(reference)!, p.GetValue(candidate)!, options);
             ctx.Stdout.WriteLine($"inputs: {string.Join(", ", r.Inputs.Select(i => $"{i.Key} {i.Value}"))}");

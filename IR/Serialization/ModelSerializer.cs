@@ -24,12 +24,19 @@ public sealed record SaveOptions
     public string? DataFileName { get; init; }
     /// <summary>Per-tensor override: return true to force a tensor external (e.g. packed weights for a native target).</summary>
     public Func<Tensor, bool>? ForceExternal { get; init; }
-    /// <summary>Called after each external tensor is written: (tensors done, bytes done).</summary>
-    public Action<int, long>? Progress { get; init; }
+    /// <summary>Told how much will be written, then after each tensor how much is done.</summary>
+    public ISaveProgress? Progress { get; init; }
     public static SaveOptions Default { get; } = new();
 }
 
 /// <summary>What a save wrote.</summary>
+/// <summary>Progress of a save, for a progress bar: totals first, then running counts.</summary>
+public interface ISaveProgress
+{
+    void Begin(int tensors, long bytes);
+    void Advance(int tensorsDone, long bytesDone);
+}
+
 public sealed record SaveResult(string ModelPath, string? DataPath, long ModelBytes, long DataBytes, int ExternalTensors);
 
 /// <summary>Reads and writes ONNX files: lossless, deterministic, and never leaving a half-written file.</summary>
@@ -142,6 +149,7 @@ public static class ModelSerializer
                 throw new TernionException($"{path}: refusing to overwrite '{Path.GetFileName(target)}', which the model was read from; choose another output path");
 
         var plan = PlanExternal(model, options);
+        options.Progress?.Begin(plan.Count, plan.Sum(t => t.ByteLength));
         string tmpModel = Path.Combine(dir, $".{Path.GetFileName(full)}.tmp-{Environment.ProcessId}-{Guid.NewGuid():N}");
         string tmpData = Path.Combine(dir, $".{dataName}.tmp-{Environment.ProcessId}-{Guid.NewGuid():N}");
         FileStream? data = null;
@@ -161,7 +169,7 @@ public static class ModelSerializer
                 if (len != t.ByteLength) throw new TernionException($"tensor '{t.Name}': wrote {len} bytes, expected {t.ByteLength}");
                 dataLen += len;
                 externalCount++;
-                options.Progress?.Invoke(externalCount, dataLen);
+                options.Progress?.Advance(externalCount, dataLen);
                 var p = ProtoWriter.NewWithResidue(t);
                 ProtoWriter.WriteHeader(t, p);
                 p.DataLocation = TensorProto.Types.DataLocation.External;

@@ -60,8 +60,14 @@ internal readonly record struct CodecOptions(
     TernaryKernel Kernel = TernaryKernel.Auto,
     int MaxThreads = 0,
     long MinParallelElements = CodecOptions.DefaultMinParallelElements,
-    long ChunkUnits = 0)
+    long ChunkUnits = 0,
+    long StreamingMinBytes = CodecOptions.DefaultStreamingMinBytes)
 {
+    /// <summary>
+    /// Decoded outputs from this size up are written with streaming stores: half the 32 MiB L3, so
+    /// what could stay cached does, and what cannot does not cost a read per written line.
+    /// </summary>
+    public const long DefaultStreamingMinBytes = 16L << 20;
     /// <summary>Below this many elements one thread is faster than waking another (about 1 MiB of float32).</summary>
     public const long DefaultMinParallelElements = 1 << 18;
     /// <summary>Smallest chunk handed to a worker when chunks are sized automatically.</summary>
@@ -71,9 +77,10 @@ internal readonly record struct CodecOptions(
 /// <summary>
 /// The layout-aware, multi-threaded part of the codec. Work is cut into units: for rows that are
 /// contiguous (axis is the last dim) a unit is one block of one row; otherwise a unit is one block
-/// of k across all channels of one outer index, handled in channel tiles through a small scratch
-/// buffer that is transposed to or from the strided tensor. Units never share output bytes, so
-/// chunks of units run in parallel without locks.
+/// of k across all channels of one outer index, done by the vertical AVX2 kernels
+/// (<see cref="TernaryStridedKernels"/>) or, for 8-byte elements and without AVX2, in channel tiles
+/// through a small scratch buffer transposed to or from the strided tensor. Units never share
+/// output bytes, so chunks of units run in parallel without locks.
 /// </summary>
 internal static unsafe class TernaryCore
 {
@@ -123,6 +130,27 @@ internal static unsafe class TernaryCore
                     }
                     FillPadding(row, L, b0, b1);
                     q += b1 - b0;
+                }
+            });
+        }
+        else if (kernel == TernaryKernel.Avx2 && TernaryStridedKernels.Supports<T>())
+        {
+            Parallel(L.Outer * nb, bs * inner, o, (q0, q1) =>
+            {
+                T* s0 = (T*)srcP; T* sc = (T*)scP; byte* d0 = (byte*)dstP;
+                for (long q = q0; q < q1; q++)
+                {
+                    if (Volatile.Read(ref failed) != 0) return;
+                    long outer = q / nb, kb = q % nb, k0 = kb * bs;
+                    byte* rows = d0 + outer * inner * rowBytes;
+                    if (!TernaryStridedKernels.EncodeBlock(s0 + outer * K * inner, inner, k0, (int)Math.Min(bs, K - k0), rows, rowBytes,
+                            perChannel ? sc + outer * inner : sc, perChannel, TKind.SignMask, TKind.ZeroMask))
+                    {
+                        Volatile.Write(ref failed, 1);
+                        return;
+                    }
+                    if (kb == nb - 1)
+                        for (long i = 0; i < inner; i++) FillPadding(rows + i * rowBytes, L, kb, kb + 1);
                 }
             });
         }
@@ -214,6 +242,7 @@ internal static unsafe class TernaryCore
         int bs = L.BlockSize, blockBytes = bs / 5;
         int bad = 0;
         nint srcP = (nint)src, dstP = (nint)dst, scP = (nint)scales;
+        bool streaming = L.ElementCount * sizeof(T) >= o.StreamingMinBytes;
 
         if (inner == 1)
         {
@@ -232,8 +261,29 @@ internal static unsafe class TernaryCore
                         return;
                     }
                     T s = sc[perChannel ? m : 0];
-                    if (k0 < K) TernaryKernels.DecodeSegment(kernel, row + k0 / 5, d0 + m * K + k0, (int)(k1 - k0), s ^ TKind.SignMask, s);
+                    if (k0 < K) TernaryKernels.DecodeSegment(kernel, row + k0 / 5, d0 + m * K + k0, (int)(k1 - k0), s ^ TKind.SignMask, s, streaming);
                     q += b1 - b0;
+                }
+            });
+        }
+        else if (kernel == TernaryKernel.Avx2 && TernaryStridedKernels.Supports<T>())
+        {
+            Parallel(L.Outer * nb, bs * inner, o, (q0, q1) =>
+            {
+                byte* s0 = (byte*)srcP; T* d0 = (T*)dstP; T* sc = (T*)scP;
+                for (long q = q0; q < q1; q++)
+                {
+                    if (Volatile.Read(ref bad) != 0) return;
+                    long outer = q / nb, kb = q % nb, k0 = kb * bs;
+                    byte* rows = s0 + outer * inner * rowBytes;
+                    for (long i = 0; i < inner; i++)
+                        if (TernaryKernels.FirstReserved(kernel, rows + i * rowBytes + kb * blockBytes, blockBytes) >= 0)
+                        {
+                            Volatile.Write(ref bad, 1);
+                            return;
+                        }
+                    TernaryStridedKernels.DecodeBlock(rows, rowBytes, k0, (int)Math.Min(bs, K - k0), d0 + outer * K * inner, inner,
+                        perChannel ? sc + outer * inner : sc, perChannel, TKind.SignMask, streaming);
                 }
             });
         }

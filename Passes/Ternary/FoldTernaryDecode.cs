@@ -28,13 +28,13 @@ public sealed class FoldTernaryDecode : InPlacePass
                 long bytes = Ternion.IR.DataTypes.ByteCount(type, layout.ElementCount);
                 // The decoded weight is produced in one array: refuse what cannot fit one, before
                 // allocating gigabytes (a small packed tensor can declare a huge shape).
-                if (bytes < 0 || bytes > Array.MaxLength)
-                    throw new TernionException($"TernaryDecode {n.Describe()}: the decoded weight [{string.Join(",", layout.Shape)}] would be {bytes:N0} bytes; folding handles at most {Array.MaxLength:N0} bytes per tensor (choose a target that keeps TernaryDecode)");
-                var data = new DeferredTensorData(bytes, () =>
+                if (bytes < 0 || bytes > int.MaxValue)
+                    throw new TernionException($"TernaryDecode {n.Describe()}: the decoded weight [{string.Join(",", layout.Shape)}] would be {bytes:N0} bytes; folding handles at most {int.MaxValue:N0} bytes per tensor (choose a target that keeps TernaryDecode)");
+                var data = new DeferredTensorData(bytes, dense =>
                 {
                     using var p = packedT.Data.Open();
                     using var s = scaleT.Data.Open();
-                    return TernaryData.Decode(p.Span, layout, type, s.Span, packed.Name, threads);
+                    TernaryData.Decode(p.Span, layout, type, s.Span, packed.Name, threads, dense);
                 });
                 bool hadValueInfo = g.ValueInfos.Contains(output);
                 var dense = g.AddInitializer(new Tensor(null, type, layout.Shape, data), name + ".folded");
@@ -46,7 +46,11 @@ public sealed class FoldTernaryDecode : InPlacePass
                 if (hadValueInfo) g.ValueInfos.Add(dense);
                 folded++;
             }
+        int stamps = model.Functions.Count + model.OpsetImports.Count + model.Metadata.Count;
         TernaryDecodeOp.UnmarkIfUnused(model);
-        return folded;
+        // Dropping a stale com.ternion import or function from an input without TernaryDecode nodes is
+        // a change too, and the pass must say so (the pass manager checks it with --check).
+        bool unmarked = model.Functions.Count + model.OpsetImports.Count + model.Metadata.Count != stamps;
+        return folded + (folded == 0 && unmarked ? 1 : 0);
     }
 }

@@ -27,15 +27,15 @@ public sealed class PackTernaryWeights : IPass
             var source = w.Source.Initializer!;
             int threads = context.Options.Threads;
             TensorData packedData = w.Dequantize is null
-                ? new DeferredTensorData(layout.PackedBytes, () =>
+                ? new DeferredTensorData(layout.PackedBytes, packedBytes =>
                 {
                     using var dense = source.Data.Open();
-                    return TernaryData.Pack(dense.Span, w.Type, layout, w.ScaleBits, name, threads);
+                    TernaryData.Pack(dense.Span, w.Type, layout, w.ScaleBits, name, threads, packedBytes);
                 })
-                : new DeferredTensorData(layout.PackedBytes, () =>
+                : new DeferredTensorData(layout.PackedBytes, packedBytes =>
                 {
                     using var int8 = source.Data.Open();
-                    return TernaryData.PackInt8(int8.Span, layout, name, threads);
+                    TernaryData.PackInt8(int8.Span, layout, name, threads, packedBytes);
                 });
             var packed = g.AddInitializer(new Tensor(null, DataType.UInt8, [layout.M, layout.RowBytes], packedData), $"{name}.ttf1");
             var scale = w.ScaleValue ?? g.AddInitializer(new Tensor(null, w.Type, w.PerTensor ? [] : [layout.M],

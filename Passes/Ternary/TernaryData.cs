@@ -8,9 +8,8 @@ namespace Ternion.Passes.Ternary;
 public static class TernaryData
 {
     /// <summary>Packs a float weight with the scales the detector found (raw bits of the element type).</summary>
-    public static byte[] Pack(ReadOnlySpan<byte> dense, DataType type, TernaryLayout layout, ulong[] scaleBits, string name, int threads)
+    public static void Pack(ReadOnlySpan<byte> dense, DataType type, TernaryLayout layout, ulong[] scaleBits, string name, int threads, Span<byte> packed)
     {
-        var packed = new byte[layout.PackedBytes];
         bool one = scaleBits.Length == 1;
         TernaryEncodeResult r = type switch
         {
@@ -29,53 +28,49 @@ public static class TernaryData
             _ => throw new TernionException($"tensor '{name}': cannot pack element type {DataTypes.ShortName(type)}"),
         };
         r.ThrowIfFailed(name, layout);
-        return packed;
     }
 
     /// <summary>Packs int8 trits laid out in the weight's logical shape.</summary>
-    public static byte[] PackInt8(ReadOnlySpan<byte> int8, TernaryLayout layout, string name, int threads)
+    public static void PackInt8(ReadOnlySpan<byte> int8, TernaryLayout layout, string name, int threads, Span<byte> packed)
     {
         var asFloat = new float[int8.Length];
         for (int i = 0; i < int8.Length; i++) asFloat[i] = (sbyte)int8[i];
-        var packed = new byte[layout.PackedBytes];
         TernaryCodec.Encode(asFloat, layout, 1f, packed, threads).ThrowIfFailed(name, layout);
-        return packed;
     }
 
     /// <summary>Decodes to the dense weight bytes (strict: reserved bytes are an error naming the tensor and offset).</summary>
-    public static byte[] Decode(ReadOnlySpan<byte> packed, TernaryLayout layout, DataType type, ReadOnlySpan<byte> scale, string name, int threads)
+    public static void Decode(ReadOnlySpan<byte> packed, TernaryLayout layout, DataType type, ReadOnlySpan<byte> scale, string name, int threads, Span<byte> destination)
     {
-        long n = layout.ElementCount;
         bool one = DataTypes.ByteCount(type, 1) == scale.Length;
         switch (type)
         {
             case DataType.Float:
             {
-                var dst = new float[n];
+                var dst = MemoryMarshal.Cast<byte, float>(destination);
                 var s = MemoryMarshal.Cast<byte, float>(scale);
                 if (one) TernaryCodec.Decode(packed, layout, s[0], dst, name, threads); else TernaryCodec.Decode(packed, layout, s, dst, name, threads);
-                return MemoryMarshal.AsBytes(dst.AsSpan()).ToArray();
+                return;
             }
             case DataType.Float16:
             {
-                var dst = new Half[n];
+                var dst = MemoryMarshal.Cast<byte, Half>(destination);
                 var s = MemoryMarshal.Cast<byte, Half>(scale);
                 if (one) TernaryCodec.Decode(packed, layout, s[0], dst, name, threads); else TernaryCodec.Decode(packed, layout, s, dst, name, threads);
-                return MemoryMarshal.AsBytes(dst.AsSpan()).ToArray();
+                return;
             }
             case DataType.BFloat16:
             {
-                var dst = new ushort[n];
+                var dst = MemoryMarshal.Cast<byte, ushort>(destination);
                 var s = MemoryMarshal.Cast<byte, ushort>(scale);
                 if (one) TernaryCodec.DecodeBFloat16(packed, layout, s[0], dst, name, threads); else TernaryCodec.DecodeBFloat16(packed, layout, s, dst, name, threads);
-                return MemoryMarshal.AsBytes(dst.AsSpan()).ToArray();
+                return;
             }
             case DataType.Double:
             {
-                var dst = new double[n];
+                var dst = MemoryMarshal.Cast<byte, double>(destination);
                 var s = MemoryMarshal.Cast<byte, double>(scale);
                 if (one) TernaryCodec.Decode(packed, layout, s[0], dst, name, threads); else TernaryCodec.Decode(packed, layout, s, dst, name, threads);
-                return MemoryMarshal.AsBytes(dst.AsSpan()).ToArray();
+                return;
             }
             default:
                 throw new TernionException($"TernaryDecode '{name}': scale type {DataTypes.ShortName(type)} is not float, float16 or bfloat16");

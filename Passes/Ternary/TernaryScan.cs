@@ -54,7 +54,7 @@ public static class TernaryScan
         for (long o = 0; o < outer && mismatches <= GiveUpAfter; o++)
         {
             var sc = scale.AsSpan((int)(o * inner), (int)inner);
-            for (long kk = 0; kk < k; kk++)
+            for (long kk = 0; kk < k && mismatches <= GiveUpAfter; kk++)
             {
                 var row = a.Slice((int)((o * k + kk) * inner), (int)inner);
                 int j = 0;
@@ -123,14 +123,16 @@ public static class TernaryScan
     private static string NearMiss<T>(ReadOnlySpan<T> a, T absMask, T common, DataType type, long[] shape, long total, long scanMismatches, long firstBad)
         where T : unmanaged, IBinaryInteger<T>
     {
-        if (scanMismatches > GiveUpAfter)
-            return $"not ternary: element {Index(firstBad, shape)} is {Format(a[(int)firstBad], type)}, and many more differ from 0 and ±{Format(common, type)}";
+        // Count against the dominant magnitude. A channel whose first non-zero element was the odd
+        // one out makes the per-channel scan see many mismatches; this count sees the one.
         long count = 0, first = -1;
-        for (int i = 0; i < a.Length; i++)
+        for (int i = 0; i < a.Length && count <= GiveUpAfter; i++)
         {
             T v = a[i] & absMask;
             if (v != T.Zero && v != common) { count++; if (first < 0) first = i; }
         }
+        if (count > GiveUpAfter)
+            return $"not ternary: element {Index(first, shape)} is {Format(a[(int)first], type)}, and many more differ from 0 and ±{Format(common, type)}";
         if (count == 0) { count = scanMismatches; first = firstBad; }
         return $"{count:N0} of {total:N0} elements {(count == 1 ? "is" : "are")} not 0 or ±{Format(common, type)}: {Format(a[(int)first], type)} at {Index(first, shape)}";
     }

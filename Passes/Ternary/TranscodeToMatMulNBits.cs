@@ -41,6 +41,23 @@ public sealed class TranscodeToMatMulNBits : InPlacePass
         return count;
     }
 
+    /// <summary>Column n of the [K, N] weight becomes row n: q = t + 2 at bits 2*(k % 4) of byte k / 4.</summary>
+    private static void WriteTwoBit(sbyte[] trits, long n, long k, long rowBytes, Span<byte> q)
+    {
+        // Every 2-bit field starts as q = 2 (zero after the zero point), padding included.
+        q.Fill(0b10101010);
+        for (long col = 0; col < n; col++)
+        {
+            var row = q.Slice((int)(col * rowBytes), (int)rowBytes);
+            for (long kk = 0; kk < k; kk++)
+            {
+                int shift = (int)(kk % 4) * 2;
+                int value = trits[col * k + kk] + 2;
+                row[(int)(kk / 4)] = (byte)((row[(int)(kk / 4)] & ~(3 << shift)) | (value << shift));
+            }
+        }
+    }
+
     private static bool Eligible(Node n, Graph g, out string? why)
     {
         why = null;
@@ -72,38 +89,22 @@ public sealed class TranscodeToMatMulNBits : InPlacePass
         string name = decode.Output().Name;
 
         var packedT = packed.Initializer!;
-        var qData = new DeferredTensorData(n * blocks * blob, () =>
+        var qData = new DeferredTensorData(n * blocks * blob, q =>
         {
             using var p = packedT.Data.Open();
             var trits = TernaryData.DecodeTrits(p.Span, layout, packed.Name, threads); // [N, K], channel by channel
-            var q = new byte[n * blocks * blob];
-            // Every 2-bit field starts as q = 2 (zero after the zero point), padding included.
-            Array.Fill(q, (byte)0b10101010);
-            Parallel.For(0, n, new ParallelOptions { MaxDegreeOfParallelism = threads > 0 ? threads : -1 }, col =>
-            {
-                long rowBase = col * blocks * blob;
-                for (long kk = 0; kk < k; kk++)
-                {
-                    int shift = (int)(kk % 4) * 2;
-                    long at = rowBase + kk / 4;
-                    int value = trits[col * k + kk] + 2;
-                    q[at] = (byte)((q[at] & ~(3 << shift)) | (value << shift));
-                }
-            });
-            return q;
+            WriteTwoBit(trits, n, k, blocks * blob, q);
         });
         int size = (int)DataTypes.ByteCount(scaleT.DataType, 1);
-        var scalesData = new DeferredTensorData(n * blocks * size, () =>
+        var scalesData = new DeferredTensorData(n * blocks * size, dst =>
         {
             using var s = scaleT.Data.Open();
             var src = s.Span;
-            var dst = new byte[n * blocks * size];
             for (long col = 0; col < n; col++)
             {
                 var one = src.Length == size ? src : src.Slice((int)(col * size), size);
-                for (long b = 0; b < blocks; b++) one.CopyTo(dst.AsSpan((int)((col * blocks + b) * size)));
+                for (long b = 0; b < blocks; b++) one.CopyTo(dst[(int)((col * blocks + b) * size)..]);
             }
-            return dst;
         });
         var qValue = g.AddInitializer(new Tensor(null, DataType.UInt8, [n, blocks, blob], qData), $"{name}.q2");
         var sValue = g.AddInitializer(new Tensor(null, scaleT.DataType, [n * blocks], scalesData), $"{name}.q2_scales");

@@ -367,13 +367,25 @@ public class TernaryCodecTests
             Same(h, count, BitConverter.HalfToUInt16Bits((Half)0.1f), (ushort)0x8000);
             Same(d, count, BitConverter.DoubleToUInt64Bits(1e300), 0x8000_0000_0000_0000UL);
             Same(tb, count, (byte)1, (byte)0xFE);
-            if (count > 3)
+            // A bad element anywhere, in the vector part or the scalar tail, is reported by both.
+            foreach (int at in new[] { 0, 7, 31, 32, 100, 639, 640, 700, count - 3, count - 1 })
             {
-                // A bad element anywhere, including the vector part, is reported by both.
-                f[count - 3] ^= 1;
-                Assert.False(Encode(f, count, BitConverter.SingleToUInt32Bits(-3.5f), 0x8000_0000u, TernaryKernel.Avx2, out _));
-                Assert.False(Encode(f, count, BitConverter.SingleToUInt32Bits(-3.5f), 0x8000_0000u, TernaryKernel.Scalar, out _));
+                if (at < 0 || at >= count) continue;
+                Bad(f, at, 1u, count, BitConverter.SingleToUInt32Bits(-3.5f), 0x8000_0000u);
+                Bad(h, at, (ushort)0x0400, count, BitConverter.HalfToUInt16Bits((Half)0.1f), (ushort)0x8000);
+                Bad(d, at, 1UL << 40, count, BitConverter.DoubleToUInt64Bits(1e300), 0x8000_0000_0000_0000UL);
+                Bad(tb, at, (byte)0x02, count, (byte)1, (byte)0xFE);
             }
+        }
+
+        static void Bad<T>(T[] v, int at, T flip, int count, T s, T sign) where T : unmanaged, System.Numerics.IBinaryInteger<T>
+        {
+            // Flipping a bit of a zero gives a tiny non-zero value; of ±scale, a nearby one; of a trit, 2, 3 or -2.
+            var keep = v[at];
+            v[at] ^= flip;
+            Assert.False(Encode(v, count, s, sign, TernaryKernel.Avx2, out _), $"avx2 missed element {at} of {count}");
+            Assert.False(Encode(v, count, s, sign, TernaryKernel.Scalar, out _), $"scalar missed element {at} of {count}");
+            v[at] = keep;
         }
 
         static void Same<T>(T[] v, int count, T s, T sign) where T : unmanaged, System.Numerics.IBinaryInteger<T>
@@ -390,6 +402,42 @@ public class TernaryCodecTests
             fixed (T* p = v)
             fixed (byte* d = bytes)
                 return TernaryKernels.EncodeSegment(k, p, count, d, s, s ^ sign, zeroMask);
+        }
+    }
+
+    [Theory]
+    [InlineData(ElementType.Float32, false)]
+    [InlineData(ElementType.Float32, true)]
+    [InlineData(ElementType.Float16, true)]
+    [InlineData(ElementType.BFloat16, false)]
+    public unsafe void StreamingStoresIntoAlignedStridedRowsDecodeExactly(ElementType type, bool perChannel)
+    {
+        // Streaming stores in the strided decoder need every row aligned, which managed arrays do not
+        // promise; decode into aligned native memory so that path really runs.
+        if (!Avx2.IsSupported) return;
+        var L = new TernaryLayout([2, 677, 48], 1);
+        var c = TernaryTestData.Make<ushort>(type, L, perChannel, new Random(21));
+        if (type == ElementType.Float32)
+        {
+            var c32 = TernaryTestData.Make<uint>(type, L, perChannel, new Random(21));
+            Check(c32);
+        }
+        else Check(c);
+
+        void Check<T>(TernaryCase<T> data) where T : unmanaged, System.Numerics.IBinaryInteger<T>
+        {
+            var packed = TernaryTestData.ReferencePack(TernaryTestData.TritsOf(data), L.Shape, L.Axis, L.BlockSize);
+            var expected = TernaryTestData.Canonical(data);
+            nuint bytes = (nuint)(expected.Length * sizeof(T));
+            void* mem = NativeMemory.AlignedAlloc(bytes, 64);
+            try
+            {
+                var dst = new Span<T>(mem, expected.Length);
+                dst.Fill(T.AllBitsSet);
+                CodecHarness.Decode(type, packed, L, data.Scales, dst, "w", new CodecOptions(TernaryKernel.Avx2, 1, StreamingMinBytes: 0));
+                CodecHarness.AssertValues<T>(expected, dst, $"{type} streaming strided decode");
+            }
+            finally { NativeMemory.AlignedFree(mem); }
         }
     }
 

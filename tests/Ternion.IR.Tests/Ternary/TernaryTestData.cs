@@ -22,6 +22,7 @@ public static class Configs
             yield return ("avx2/1 thread", new CodecOptions(TernaryKernel.Avx2, 1));
             yield return ("avx2/2 threads, chunk per unit", new CodecOptions(TernaryKernel.Avx2, 2, 0, 1));
             yield return ("avx2/2 threads, 3 units per chunk", new CodecOptions(TernaryKernel.Avx2, 2, 0, 3));
+            yield return ("avx2/streaming stores", new CodecOptions(TernaryKernel.Avx2, 1, StreamingMinBytes: 0));
         }
     }
 }

@@ -1,0 +1,111 @@
+using Ternion.Backends.Verification;
+using Ternion.IR;
+using Ternion.IR.Serialization;
+using Ternion.TestSupport;
+using Xunit.Abstractions;
+
+namespace Ternion.Passes.Tests;
+
+/// <summary>
+/// Every FlexAttention model of the shared conformance data compiles through the pass and ONNX
+/// Runtime on the result gives the expected outputs of test_data_set_0, with ONNX's own tolerances
+/// (rtol 1e-3, atol 1e-7). ORT cannot load any of these models as they are (ai.onnx.preview is not
+/// registered), so a match means the lowering computed the numbers.
+/// </summary>
+public class ConformanceTests(ITestOutputHelper output)
+{
+    private static string Folder(string corpus) => Path.Combine(Paths.Conformance, corpus);
+
+    private static IEnumerable<string> Cases(string corpus) =>
+        Directory.GetDirectories(Folder(corpus), "test_flexattention*").Order(StringComparer.Ordinal);
+
+    [Theory]
+    [InlineData("onnx-node", "tensor", 11)]
+    [InlineData("flexattention-elementwise", "element-wise", 8)]
+    public void EveryFlexAttentionModelLowersAndMatchesItsExpectedOutputs(string corpus, string form, int expectedNodes)
+    {
+        int matched = 0, skipped = 0;
+        var failures = new List<string>();
+        var forms = new Dictionary<string, int>();
+        foreach (var dir in Cases(corpus))
+        {
+            var name = Path.GetFileName(dir);
+            var model = ModelSerializer.Load(Path.Combine(dir, "model.onnx"));
+            if (!FlexCompile.HasFlexNode(model))
+            {
+                // The *_expanded twins hold the reference body (standard ops, or a Loop), no FlexAttention node.
+                Assert.Contains("_expanded", name);
+                skipped++;
+                continue;
+            }
+            try
+            {
+                var context = FlexCompile.Context();
+                var compiled = FlexCompile.Compile(model, context);
+                Assert.False(FlexCompile.HasFlexNode(compiled));
+                Assert.False(FlexCompile.ImportsPreview(compiled), $"{name}: ai.onnx.preview is still imported");
+                foreach (var e in context.Report.FlexAttention) forms[e.Form] = forms.GetValueOrDefault(e.Form) + 1;
+                Assert.All(context.Report.FlexAttention, e => Assert.Equal("lowered", e.Result));
+                if (Compare(name, compiled, dir) is { } problem) failures.Add(problem); else matched++;
+            }
+            catch (TernionException e) { failures.Add($"{name}: {e.Message}"); }
+        }
+        output.WriteLine($"{corpus}: {matched} of {matched + failures.Count} FlexAttention models lowered and matched their expected outputs; " +
+                         $"{skipped} expanded twins without a FlexAttention node skipped; forms reported: {string.Join(", ", forms.Select(p => $"{p.Key} {p.Value}"))}");
+        Assert.True(failures.Count == 0, string.Join("\n", failures));
+        Assert.Equal(expectedNodes, matched);
+        if (form == "element-wise") Assert.True(forms.GetValueOrDefault("element-wise") > 0);
+    }
+
+    /// <summary>
+    /// For a target that runs FlexAttention itself, element-wise nodes become tensor-form nodes. ORT
+    /// cannot run those, so the check is two-step: the tensor-form result, lowered again for a
+    /// portable target, must still give the expected outputs.
+    /// </summary>
+    [Fact]
+    public void ElementwiseModelsConvertedToTensorFormForANativeTargetKeepTheirMeaning()
+    {
+        int converted = 0, checkedModels = 0;
+        foreach (var dir in Cases("flexattention-elementwise"))
+        {
+            var model = ModelSerializer.Load(Path.Combine(dir, "model.onnx"));
+            if (!FlexCompile.HasFlexNode(model)) continue;
+            var native = FlexCompile.Context(native: true);
+            var kept = FlexCompile.Compile(model, native);
+            Assert.True(FlexCompile.HasFlexNode(kept));
+            Assert.True(FlexCompile.ImportsPreview(kept));
+            foreach (var n in kept.AllNodes().Where(n => n.OpType == "FlexAttention"))
+            {
+                Assert.Null(n.GetAttribute("mask_mod"));
+                Assert.Null(n.GetAttribute("enable_gqa"));
+                Assert.All(n.Subgraphs, g => Assert.Single(g.Inputs));
+            }
+            converted += native.Report.FlexAttention.Count(e => e.Result == "converted-to-tensor-form");
+            // Through the file format, as a native target would receive it.
+            var reread = ModelSerializer.FromBytes(ModelSerializer.ToBytes(kept));
+            var second = FlexCompile.Context();
+            var lowered = FlexCompile.Compile(reread, second);
+            Assert.All(second.Report.FlexAttention, e => Assert.Equal("tensor", e.Form));
+            var problem = Compare(Path.GetFileName(dir), lowered, dir);
+            Assert.True(problem is null, problem);
+            checkedModels++;
+        }
+        output.WriteLine($"native target: {converted} element-wise nodes converted to the tensor form; {checkedModels} models still match after lowering that form");
+        Assert.True(converted >= 2, "expected the element-wise models with modifiers or enable_gqa to be converted");
+    }
+
+    private static string? Compare(string name, Model compiled, string dir)
+    {
+        var data = Path.Combine(dir, "test_data_set_0");
+        var inputs = ModelVerifier.ReadInputs(compiled, data);
+        var outputs = FlexCompile.Run(compiled, inputs);
+        var declared = compiled.Graph.Outputs.ToList();
+        for (int i = 0; i < declared.Count; i++)
+        {
+            var expected = TestDataReader.Read(Path.Combine(data, $"output_{i}.pb"), declared[i].Type);
+            var cmp = Comparison.Compare(declared[i].Name, expected, outputs[declared[i].Name], 1e-3, 1e-7);
+            if (!cmp.Ok) return $"{name}: {cmp}";
+        }
+        return null;
+    }
+}
