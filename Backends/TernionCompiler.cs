@@ -44,7 +44,6 @@ public static class TernionCompiler
     [
         new SortTopologically(),
         new LowerFlexAttention(),
-        new ValidateTernaryDecode(),
         new DetectTernaryWeights(),
         new PackTernaryWeights(),
     ]);
@@ -75,6 +74,8 @@ public static class TernionCompiler
         report ??= new CompileReport();
         report.Target = target.Name;
         var ctx = new PassContext(options, logger ?? NullLogger.Instance, report);
+        // TernaryDecode nodes of a model compiled before: broken ones are refused before any pass.
+        TernaryDecodeInputCheck.Check(model, ctx.Cancellation);
         return new PassManager(pipeline.Passes, managerOptions).Run(model, ctx);
     }
 
