@@ -9,17 +9,12 @@ namespace Ternion.Robustness.Tests;
 /// <summary>
 /// FlexAttention nodes with malformed modifier graphs, made from the sample's element-wise
 /// FlexAttention (score_mod: soft cap; mask_mod: causal). `ternion compile` must refuse each with
-/// exit code 2 and one line naming the file and the node.
-///
-/// Two groups: modifiers broken so that the loader itself refuses them (names that mean nothing,
-/// cycles) run now; modifiers that load but cannot be lowered need LowerFlexAttention, which is
-/// being written on the 'flex' branch and is not in this branch yet: without it compile carries
-/// FlexAttention through unchanged, so those cases are marked pending (Skip) rather than faked.
-/// Remove the Skip once the pass is merged.
+/// exit code 2 and one line naming the file and the node: modifiers broken so that the loader
+/// refuses them (names that mean nothing, cycles), and modifiers that load but that
+/// LowerFlexAttention cannot lower.
 /// </summary>
 public class FlexAttentionModifierTests(ITestOutputHelper log) : IDisposable
 {
-    private const string Pending = "pending: needs LowerFlexAttention (branch 'flex'), not merged here; without it compile leaves FlexAttention untouched";
 
     private readonly TempDir _dir = new("flexmod");
     public void Dispose() => _dir.Dispose();
@@ -80,9 +75,9 @@ public class FlexAttentionModifierTests(ITestOutputHelper log) : IDisposable
     public void ModifierUsingAnUnimportedDomain() =>
         AssertCompileRefuses(Sample(f => Modifier(f, "mask_mod").Node[0].Domain = "com.example"), "com.example", "opset_import");
 
-    // ---- loaded fine, refused by LowerFlexAttention: pending
+    // ---- loaded fine, refused by LowerFlexAttention
 
-    [Fact(Skip = Pending)]
+    [Fact]
     public void ScoreModWithTwoInputs() =>
         AssertCompileRefuses(Sample(f =>
         {
@@ -91,11 +86,11 @@ public class FlexAttentionModifierTests(ITestOutputHelper log) : IDisposable
             while (g.Input.Count > 2) g.Input.RemoveAt(g.Input.Count - 1);
         }), "FlexAttention", "score_mod", "input");
 
-    [Fact(Skip = Pending)]
+    [Fact]
     public void MaskModWithThreeInputs() =>
         AssertCompileRefuses(Sample(f => Modifier(f, "mask_mod").Input.RemoveAt(1)), "FlexAttention", "mask_mod", "four");
 
-    [Fact(Skip = Pending)]
+    [Fact]
     public void MaskModReturningFloat() =>
         AssertCompileRefuses(Sample(f =>
         {
@@ -107,7 +102,7 @@ public class FlexAttentionModifierTests(ITestOutputHelper log) : IDisposable
             g.Output[0] = ModelProtos.Typed(outName, 1);
         }), "FlexAttention", "mask_mod", "bool");
 
-    [Fact(Skip = Pending)]
+    [Fact]
     public void ScoreModWithTwoOutputs() =>
         AssertCompileRefuses(Sample(f =>
         {
@@ -116,7 +111,7 @@ public class FlexAttentionModifierTests(ITestOutputHelper log) : IDisposable
             g.Output[1].Name = g.Input[0].Name;
         }), "FlexAttention", "score_mod", "outputs");
 
-    [Fact(Skip = Pending)]
+    [Fact]
     public void ScoreModThatIsNotAGraph() =>
         AssertCompileRefuses(Sample(f =>
         {
@@ -126,7 +121,7 @@ public class FlexAttentionModifierTests(ITestOutputHelper log) : IDisposable
             a.I = 1;
         }), "FlexAttention", "score_mod", "graph");
 
-    [Fact(Skip = Pending)]
+    [Fact]
     public void MaskModReturningAVector() =>
         AssertCompileRefuses(Sample(f =>
         {
@@ -134,7 +129,7 @@ public class FlexAttentionModifierTests(ITestOutputHelper log) : IDisposable
             g.Output[0] = ModelProtos.Typed(g.Output[0].Name, 9, 4);
         }), "FlexAttention", "mask_mod", "scalar");
 
-    [Fact(Skip = Pending)]
+    [Fact]
     public void ScoreModWithAnIntegerScore() =>
         AssertCompileRefuses(Sample(f =>
         {
@@ -142,7 +137,7 @@ public class FlexAttentionModifierTests(ITestOutputHelper log) : IDisposable
             g.Input[0] = ModelProtos.Typed(g.Input[0].Name, 7);
         }), "FlexAttention", "score_mod", "int64");
 
-    [Fact(Skip = Pending)]
+    [Fact]
     public void ModifierOfThe_TensorForm_ShapeInAnElementWiseNode() =>
         // One [B,H,L,S] input: the tensor form's modifier, on a node whose mask_mod makes it element-wise.
         AssertCompileRefuses(Sample(f =>
@@ -152,11 +147,11 @@ public class FlexAttentionModifierTests(ITestOutputHelper log) : IDisposable
             g.Input[0] = ModelProtos.Typed(g.Input[0].Name, 1, 1, 4, 16, 16);
         }), "FlexAttention", "score_mod");
 
-    [Fact(Skip = Pending)]
+    [Fact]
     public void FuzzedModifiersNeverCrash()
     {
-        // Every wire-level mutation of the first node's modifier graphs, through compile: refused
-        // cleanly or compiled, never an internal error. Meaningful only once the pass reads them.
+        // Wire-level mutations of the first node's modifier graphs, through compile: refused
+        // cleanly or compiled, never an internal error.
         var bytes = File.ReadAllBytes(TruncationTests.SamplePath);
         var original = ModelProto.Parser.ParseFrom(bytes);
         var rng = new Random(11);
