@@ -149,6 +149,10 @@ internal sealed class ProtoReader
         foreach (var np in nodes)
         {
             if (++_nodeCount > _limits.MaxNodes) throw Error($"the model has more than {_limits.MaxNodes:N0} nodes");
+            // ONNX requires op_type; a node without one means nothing, and every pass (plugins too)
+            // may rely on Node.OpType being set.
+            if (!np.HasOpType || np.OpType.Length == 0)
+                throw Error($"{where}: node {(np.Name.Length > 0 ? $"'{np.Name}'" : $"producing '{(np.Output.Count > 0 ? np.Output[0] : "")}'")} has no op_type");
             var outputs = np.Output.Select(o => o.Length == 0 ? null : new Value(o)).ToList();
             var node = new Node(np.HasDomain ? np.Domain : null, np.OpType, [], outputs)
             {
@@ -156,7 +160,6 @@ internal sealed class ProtoReader
                 Overload = np.HasOverload ? np.Overload : null,
                 DocString = np.HasDocString ? np.DocString : null,
             };
-            if (!np.HasOpType) node.OpType = null!;
             node.Metadata.AddRange(np.MetadataProps.Select(MetadataEntry.FromProto));
             node.DeviceConfigurations.AddRange(np.DeviceConfigurations);
             try { g.Append(node); }

@@ -294,4 +294,20 @@ public class RegressionTests : IDisposable
         Expect.Refused(r, "m.onnx", "would be 2,684,354,560 bytes", "choose a target that keeps TernaryDecode");
         Assert.True(r.AllocatedBytes < 64 << 20, r.ToString());
     }
+
+    [Fact]
+    public void ANodeWithoutOpTypeIsRefused()
+    {
+        // Found by the fuzzer: a modifier-graph node whose op_type was deleted reached
+        // LowerFlexAttention as a null OpType (NullReferenceException).
+        var m = Protos.Tiny();
+        m.Graph.Node[0].ClearOpType();
+        var e = Assert.Throws<ModelFormatException>(() => Load(m));
+        Assert.Equal("m.onnx: graph 'tiny': node producing 'y' has no op_type", e.Message);
+        var model = _dir.File("flex.onnx");
+        var sample = ModelProto.Parser.ParseFrom(File.ReadAllBytes(TruncationTests.SamplePath));
+        sample.Graph.Node.First(n => n.OpType == "FlexAttention").Attribute.First(a => a.Name == "mask_mod").G.Node[0].ClearOpType();
+        Protos.Write(sample, model);
+        Expect.Refused(CliHarness.Run("compile", model, "-o", _dir.File("out.onnx")), "flex.onnx", "has no op_type");
+    }
 }
