@@ -347,6 +347,28 @@ public class MalformedCorpusTests(ITestOutputHelper log)
             }
     }
 
+    /// <summary>The cases that would cost the most memory if a check were missing (huge dims, deep nesting, large random input).</summary>
+    public static TheoryData<string> MemoryBombs => new()
+    {
+        "dims asking for terabytes, no data at all", "terabytes in a tensor of a segment", "dims overflow a 64-bit element count",
+        "subgraphs nested 1,000 levels", "a type nested 100,000 levels", "random 1 MiB", "TernaryDecode: shape that overflows",
+    };
+
+    [Theory]
+    [MemberData(nameof(MemoryBombs))]
+    public void IsRefusedUnderAHardHeapLimit(string name)
+    {
+        // The real CLI in a process of its own whose GC heap cannot pass 256 MiB: a refusal that
+        // needed more would end in "out of memory" instead of the file's problem.
+        var c = All.Single(x => x.Name == name);
+        using var dir = new TempDir("heap");
+        var model = c.Build(dir);
+        string[] args = c.Commands.Contains("inspect") ? ["inspect", model] : ["compile", model, "-o", dir.File("out.onnx"), "--target", "native"];
+        var r = CliHarness.RunProcess(TimeSpan.FromSeconds(60), 256L << 20, null, args);
+        log.WriteLine(r.ToString());
+        Expect.Refused(r, Path.GetFileName(model), c.Fragments);
+    }
+
     /// <summary>Names and contents of the files under a folder (symbolic links are listed, not followed).</summary>
     internal static string Fingerprint(string dir)
     {
