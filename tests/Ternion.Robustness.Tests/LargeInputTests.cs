@@ -56,12 +56,10 @@ public class LargeInputTests(ITestOutputHelper log) : IDisposable
         // With a 512 KiB stack, recursion once per node would overflow long before 100,000 nodes:
         // the graph algorithms (cycle check, topological sort) must be iterative.
         var model = Save(ModelProtos.Chain(100_000));
-        foreach (var args in new[] { new[] { "inspect", model }, ["compile", model, "-o", _dir.File("compiled.onnx")] })
-        {
-            var r = CliHarness.RunProcess(TimeSpan.FromSeconds(120), null, 512, args);
-            log.WriteLine(r.ToString());
-            Assert.True(r.ExitCode == 0, r.ToString());
-        }
+        // compile covers loading (the cycle check), the pipeline (the topological sort) and writing.
+        var r = CliHarness.RunProcess(TimeSpan.FromSeconds(120), null, 512, "compile", model, "-o", _dir.File("compiled.onnx"));
+        log.WriteLine(r.ToString());
+        Assert.True(r.ExitCode == 0, r.ToString());
     }
 
     [Fact]
@@ -73,7 +71,9 @@ public class LargeInputTests(ITestOutputHelper log) : IDisposable
         m.Graph.Node.Clear();
         m.Graph.Node.AddRange(reversed);
         var model = Save(m);
-        AllCommandsSucceed(model, TimeSpan.FromSeconds(30));
+        var compile = CliHarness.Run(TimeSpan.FromSeconds(30), "compile", model, "-o", _dir.File("compiled.onnx"));
+        log.WriteLine(compile.ToString());
+        Assert.True(compile.ExitCode == 0, compile.ToString());
         var sorted = ModelSerializer.Load(_dir.File("compiled.onnx"));
         Assert.Equal("x", sorted.Graph.Nodes.First!.Inputs[0]!.Name);
     }
