@@ -123,6 +123,10 @@ public static class TernionCompiler
 
     private static void CheckReportPath(string reportPath, Model model, string outputPath)
     {
+        if (reportPath.Length == 0) throw new TernionException("report: the path is empty");
+        // Written after the model: a report that cannot be written would fail a run whose output exists.
+        string folder = Path.GetDirectoryName(Path.GetFullPath(reportPath))!;
+        if (!Directory.Exists(folder)) throw new TernionException($"report {reportPath}: folder '{folder}' does not exist");
         string real = PathSafety.RealPath(Path.GetFullPath(reportPath));
         if (model.SourceFiles.Contains(real))
             throw new TernionException($"report {reportPath}: refusing to overwrite '{Path.GetFileName(real)}', which the model was read from; choose another report path");

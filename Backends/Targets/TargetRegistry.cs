@@ -61,6 +61,7 @@ public sealed class TargetRegistry
     /// </summary>
     public void LoadPlugin(string path)
     {
+        if (string.IsNullOrEmpty(path)) throw new TernionException("plugin: the path is empty");
         var full = Path.GetFullPath(path);
         if (!File.Exists(full)) throw new TernionException($"plugin {path}: file not found");
         if (_sources.Contains(full, StringComparer.Ordinal)) return;

@@ -49,6 +49,8 @@ public static class ModelSerializer
     public static Model Load(string path, LoadLimits? limits = null)
     {
         limits ??= LoadLimits.Default;
+        // Path.GetFullPath throws ArgumentException on "": a usage error, not an internal one.
+        if (string.IsNullOrEmpty(path)) throw new ModelFormatException(null, "no model file given: the path is empty");
         var full = Path.GetFullPath(path);
         var info = new FileInfo(full);
         if (Directory.Exists(full)) throw new ModelFormatException(path, "is a folder, not a model file");
@@ -135,6 +137,7 @@ public static class ModelSerializer
         options ??= SaveOptions.Default;
         if (options.Alignment < 64 || (options.Alignment & (options.Alignment - 1)) != 0)
             throw new TernionException($"alignment {options.Alignment} must be a power of two of at least 64");
+        if (string.IsNullOrEmpty(path)) throw new TernionException("the output path is empty");
         string full = Path.GetFullPath(path);
         string dir = Path.GetDirectoryName(full)!;
         if (!Directory.Exists(dir)) throw new TernionException($"{path}: output folder '{dir}' does not exist");
@@ -203,6 +206,12 @@ public static class ModelSerializer
         {
             // The message names the temporary file, which is gone by the time the user reads it.
             throw new TernionException($"{path}: the disk is full (no space left on the device); nothing was written", e);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            // Name the output the user asked for, not the temporary file the message mentions.
+            string why = e.Message.Replace(tmpModel, full, StringComparison.Ordinal).Replace(tmpData, dataFull, StringComparison.Ordinal).Trim();
+            throw new TernionException($"{path}: writing failed ({why}); nothing was written", e);
         }
         finally
         {

@@ -310,4 +310,48 @@ public class RegressionTests : IDisposable
         Protos.Write(sample, model);
         Expect.Refused(CliHarness.Run("compile", model, "-o", _dir.File("out.onnx")), "flex.onnx", "has no op_type");
     }
+
+    [Fact]
+    public void EmptyPathsAreRefusedWithOneLineNotAnInternalError()
+    {
+        // Before: Path.GetFullPath("") threw ArgumentException, reported as "internal error".
+        var model = _dir.File("m.onnx");
+        Protos.Write(Protos.Tiny(), model);
+        foreach (var (args, says) in new (string[], string)[]
+        {
+            (["inspect", ""], "no model file given"),
+            (["convert", model, "-o", ""], "the output path is empty"),
+            (["compile", model, "-o", _dir.File("out.onnx"), "--report", ""], "report: the path is empty"),
+            (["targets", "--plugin", ""], "plugin: the path is empty"),
+            (["verify", "", model], "no model file given"),
+        })
+        {
+            var r = CliHarness.Run(args);
+            Assert.True(r.ExitCode == 2 && r.ErrorLines.Length == 1, r.ToString());
+            Assert.Equal($"ternion: error: {says}", r.ErrorLines[0][..Math.Min(r.ErrorLines[0].Length, 16 + says.Length)]);
+            Expect.FolderHolds(_dir.Path, "m.onnx");
+        }
+    }
+
+    [Fact]
+    public void AReportThatCannotBeWrittenIsRefusedBeforeTheOutputIs()
+    {
+        // Before: the model was written, then the report failed: exit 2 with an output on disk.
+        var model = _dir.File("m.onnx");
+        Protos.Write(Protos.Tiny(), model);
+        var r = CliHarness.Run("compile", model, "-o", _dir.File("out.onnx"), "--report", _dir.File("missing/report.json"));
+        Expect.Refused(r, "report.json", "does not exist");
+        Expect.FolderHolds(_dir.Path, "m.onnx");
+    }
+
+    [Fact]
+    public void AnOutputThatCannotBeWrittenIsNamedNotItsTemporaryFile()
+    {
+        // Before: "I/O error: Could not find file '/proc/.x.onnx.tmp-1234-...'".
+        var model = _dir.File("m.onnx");
+        Protos.Write(Protos.Tiny(), model);
+        var r = CliHarness.Run("convert", model, "-o", "/proc/x.onnx");
+        Expect.Refused(r, "/proc/x.onnx", "writing failed", "nothing was written");
+        Assert.DoesNotContain(".tmp-", r.Stderr);
+    }
 }
