@@ -239,6 +239,8 @@ public sealed class ExternalTensorData : TensorData
     /// <summary>Reads a range into <paramref name="destination"/> (for chunked processing of huge tensors).</summary>
     public void Read(long offset, Span<byte> destination)
     {
+        // Nothing to read: do not open the file (opening a FIFO for reading blocks until a writer comes).
+        if (destination.IsEmpty) return;
         using var handle = File.OpenHandle(FullPath, FileMode.Open, FileAccess.Read, FileShare.Read);
         int got = 0;
         while (got < destination.Length)
@@ -252,6 +254,9 @@ public sealed class ExternalTensorData : TensorData
     /// <summary>Streams with positional reads and a fixed buffer, so copying a huge tensor does not grow the resident set.</summary>
     public override void CopyTo(Stream destination)
     {
+        // A zero-length tensor passes the load-time checks on any file, a FIFO included, and opening
+        // a FIFO for reading blocks until a writer comes: a hostile archive could hang a convert.
+        if (_length == 0) return;
         using var handle = File.OpenHandle(FullPath, FileMode.Open, FileAccess.Read, FileShare.Read, FileOptions.SequentialScan);
         var buf = ArrayPool<byte>.Shared.Rent(1 << 20);
         try

@@ -354,4 +354,28 @@ public class RegressionTests : IDisposable
         Expect.Refused(r, "/proc/x.onnx", "writing failed", "nothing was written");
         Assert.DoesNotContain(".tmp-", r.Stderr);
     }
+
+    [System.Runtime.InteropServices.DllImport("libc", SetLastError = true)]
+    private static extern int mkfifo(string path, uint mode);
+
+    [Fact]
+    public void AZeroLengthTensorInAFifoDoesNotHang()
+    {
+        // Before: a [0] tensor whose external data is a FIFO in the model's folder (an archive can
+        // carry one) passed every check, and convert blocked forever opening the FIFO to copy it.
+        Assert.Equal(0, mkfifo(_dir.File("w.bin"), 0x1A4 /* 0644 */));
+        var m = ModelProtos.ReadsInitializer(ModelProtos.External("w", [0], "w.bin", "0", "0"));
+        m.Graph.Input[0] = Protos.Float("x", 0);
+        m.Graph.Output[0] = Protos.Float("y", 0);
+        var model = _dir.File("m.onnx");
+        Protos.Write(m, model);
+        foreach (var args in new[] { new[] { "convert", model, "-o", _dir.File("c.onnx") }, ["compile", model, "-o", _dir.File("n.onnx"), "--target", "native"] })
+        {
+            var r = CliHarness.Run(TimeSpan.FromSeconds(30), args);
+            Assert.True(r.ExitCode == 0, r.ToString());
+        }
+        // With a length, the FIFO (0 bytes long) is refused at load, as any too-short file is.
+        Protos.Write(ModelProtos.ReadsInitializer(ModelProtos.External("w", [4], "w.bin", "0", "16")), model);
+        Expect.Refused(CliHarness.Run(TimeSpan.FromSeconds(30), "convert", model, "-o", _dir.File("d.onnx")), "m.onnx", "past the end");
+    }
 }
