@@ -147,6 +147,9 @@ public sealed class ProtoTensorData : TensorData
         if (HasSegment)
             throw new TernionException($"tensor '{Proto.Name}' is stored in segments (TensorProto.segment): Ternion carries it as it is but cannot read its values");
         if (Proto.HasRawData) return new TensorBytes(Proto.RawData.Memory, null);
+        // An unknown data_type is carried as read, but its typed fields have no byte form to convert to.
+        if (DataTypes.ByteCount(_type, _elements) < 0)
+            throw new TernionException($"tensor '{Proto.Name}': element type {DataTypes.OnnxName(_type)} has no byte layout Ternion knows, so its values cannot be read");
         _converted ??= TypedFieldsToRaw(Proto, _type, _elements);
         return new TensorBytes(_converted.Value, null);
     }

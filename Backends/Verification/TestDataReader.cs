@@ -32,13 +32,22 @@ public static class TestDataReader
     public static string? ReadName(string path, IrType? declared)
     {
         var bytes = File.ReadAllBytes(path);
-        string? n = declared?.Kind switch
+        string? n;
+        try
         {
-            TypeKind.Sequence => SequenceProto.Parser.ParseFrom(bytes).Name,
-            TypeKind.Map => MapProto.Parser.ParseFrom(bytes).Name,
-            TypeKind.Optional => OptionalProto.Parser.ParseFrom(bytes).Name,
-            _ => TensorProto.Parser.ParseFrom(bytes).Name,
-        };
+            n = declared?.Kind switch
+            {
+                TypeKind.Sequence => SequenceProto.Parser.ParseFrom(bytes).Name,
+                TypeKind.Map => MapProto.Parser.ParseFrom(bytes).Name,
+                TypeKind.Optional => OptionalProto.Parser.ParseFrom(bytes).Name,
+                _ => TensorProto.Parser.ParseFrom(bytes).Name,
+            };
+        }
+        catch (InvalidProtocolBufferException e)
+        {
+            // Read would say the same; the name is asked for first, so it must not surface as a bare I/O error.
+            throw new TernionException($"{path}: not a valid ONNX test data file ({e.Message.Split('\n')[0]})");
+        }
         return string.IsNullOrEmpty(n) ? null : n;
     }
 

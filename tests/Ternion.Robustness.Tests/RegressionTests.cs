@@ -378,4 +378,28 @@ public class RegressionTests : IDisposable
         Protos.Write(ModelProtos.ReadsInitializer(ModelProtos.External("w", [4], "w.bin", "0", "16")), model);
         Expect.Refused(CliHarness.Run(TimeSpan.FromSeconds(30), "convert", model, "-o", _dir.File("d.onnx")), "m.onnx", "past the end");
     }
+
+    [Fact]
+    public void VerifyRefusesBrokenInputFilesWithOneLine()
+    {
+        // Before: random bytes as input_0.pb were "I/O error: Protocol message ..." (no file named), and
+        // a tensor with data_type -1 and no data was an internal error (OverflowException).
+        var model = _dir.File("m.onnx");
+        Protos.Write(Protos.Tiny(), model);
+        var inputs = _dir.File("inputs");
+        Directory.CreateDirectory(inputs);
+        var random = new byte[300];
+        new Random(1).NextBytes(random);
+        foreach (var (bytes, says) in new (byte[], string)[]
+        {
+            (random, "not a valid ONNX test data file"),
+            ([0x08, 0x02, 0x08, 0x03, 0x10, 0xFF, 0xFF, 0xFF, 0xFF, 0x0F], "has no byte layout"),
+        })
+        {
+            File.WriteAllBytes(Path.Combine(inputs, "input_0.pb"), bytes);
+            var r = CliHarness.Run("verify", model, model, "--inputs", inputs);
+            Assert.True(r.ExitCode == 2 && r.ErrorLines.Length == 1 && !r.Stderr.Contains("internal error"), r.ToString());
+            Assert.Contains(says, r.ErrorLines[0]);
+        }
+    }
 }
