@@ -99,7 +99,7 @@ public static class ModelValidator
         }
     }
 
-    /// <summary>Edges producer -> consumer between nodes of this graph (uses from nested subgraphs count for their owner).</summary>
+    /// <summary>Edges producer -> consumer between nodes of this graph (uses from nested subgraphs, and values they return, count for their owner).</summary>
     public static AdjacencyGraph<Node, Edge<Node>> DependencyGraph(Graph g)
     {
         var dg = new AdjacencyGraph<Node, Edge<Node>>(allowParallelEdges: false);
@@ -111,6 +111,14 @@ public static class ModelValidator
                 foreach (var u in o.Uses)
                 {
                     var consumer = OwnerIn(g, u.Node);
+                    if (consumer is not null && !dg.ContainsEdge(n, consumer)) dg.AddEdge(new Edge<Node>(n, consumer));
+                }
+                // A subgraph may return an outer value without any node reading it: the node that
+                // holds the subgraph depends on that value as much as on one its nodes read.
+                foreach (var sub in o.OutputOf)
+                {
+                    if (ReferenceEquals(sub, g) || sub.ParentNode is not { } holder) continue;
+                    var consumer = OwnerIn(g, holder);
                     if (consumer is not null && !dg.ContainsEdge(n, consumer)) dg.AddEdge(new Edge<Node>(n, consumer));
                 }
             }

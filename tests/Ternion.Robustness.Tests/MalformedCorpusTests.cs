@@ -134,6 +134,25 @@ public class MalformedCorpusTests(ITestOutputHelper log)
                 g.Node.Add(ModelProtos.If("c", "y", ModelProtos.Branch("then", "y", "t"), ModelProtos.Branch("else", "x", "e")));
                 return Save(d, Protos.Wrap(g));
             }, ["cycle"]),
+            new("subgraph returns its own node's output", d =>
+            {
+                // A branch may return an outer value; returning the If's own result makes the If depend on itself.
+                var g = ModelProtos.WithCondition("main");
+                var then = new GraphProto { Name = "then" };
+                then.Output.Add(Protos.Float("y", 2, 3));
+                g.Node.Add(ModelProtos.If("c", "y", then, ModelProtos.Branch("else", "x", "e")));
+                return Save(d, Protos.Wrap(g));
+            }, ["cycle"]),
+            new("subgraph returns a value computed from its node's result", d =>
+            {
+                var g = ModelProtos.WithCondition("main");
+                var then = new GraphProto { Name = "then" };
+                then.Output.Add(Protos.Float("late", 2, 3));
+                g.Node.Add(ModelProtos.If("c", "i", then, ModelProtos.Branch("else", "x", "e")));
+                g.Node.Add(Protos.Node("Relu", ["i"], ["late"]));
+                g.Node.Add(Protos.Node("Identity", ["late"], ["y"]));
+                return Save(d, Protos.Wrap(g));
+            }, ["cycle"]),
             new("cycle through a subgraph", d =>
             {
                 // The If's branch reads 'late', which is computed from the If's own result.

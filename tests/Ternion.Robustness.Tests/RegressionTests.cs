@@ -402,4 +402,37 @@ public class RegressionTests : IDisposable
             Assert.Contains(says, r.ErrorLines[0]);
         }
     }
+
+    [Fact]
+    public void ASubgraphReturningAValueDownstreamOfItsNodeIsACycle()
+    {
+        // Found by the fuzzer: a FlexAttention modifier graph got an extra output naming an outer value
+        // computed from the FlexAttention's result. No node read it, so the cycle check saw no
+        // dependency, the model loaded, and compile wrote a model with a cycle it could not read back.
+        var g = ModelProtos.WithCondition("main");
+        var then = new GraphProto { Name = "then" };
+        then.Output.Add(Protos.Float("late", 2, 3));
+        g.Node.Add(ModelProtos.If("c", "i", then, ModelProtos.Branch("else", "x", "e")));
+        g.Node.Add(Protos.Node("Relu", ["i"], ["late"]));
+        g.Node.Add(Protos.Node("Identity", ["late"], ["y"]));
+        var e = Assert.Throws<ModelFormatException>(() => Load(Protos.Wrap(g)));
+        Assert.Equal("m.onnx: graph 'main' has a cycle: If -> i -> Relu -> late", e.Message);
+    }
+
+    [Fact]
+    public void ASubgraphReturningAnEarlierOuterValueIsSortedAfterIt()
+    {
+        // The same dependency orders nodes: an If listed before the node whose value its branch
+        // returns must be moved after it by compile's topological sort (the file order is free).
+        var g = ModelProtos.WithCondition("main");
+        var then = new GraphProto { Name = "then" };
+        then.Output.Add(Protos.Float("early", 2, 3));
+        g.Node.Add(ModelProtos.If("c", "y", then, ModelProtos.Branch("else", "x", "e")));
+        g.Node.Add(Protos.Node("Relu", ["x"], ["early"]));
+        var model = _dir.File("order.onnx");
+        Protos.Write(Protos.Wrap(g), model);
+        var r = CliHarness.Run("compile", model, "-o", _dir.File("out.onnx"));
+        Assert.True(r.ExitCode == 0, r.ToString());
+        Assert.Equal(["Relu", "If"], ModelSerializer.Load(_dir.File("out.onnx")).Graph.Nodes.Select(n => n.OpType));
+    }
 }
