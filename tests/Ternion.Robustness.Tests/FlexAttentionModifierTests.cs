@@ -155,7 +155,7 @@ public class FlexAttentionModifierTests(ITestOutputHelper log) : IDisposable
         var bytes = File.ReadAllBytes(TruncationTests.SamplePath);
         var original = ModelProto.Parser.ParseFrom(bytes);
         var rng = new Random(11);
-        for (int i = 0; i < 200; i++)
+        for (int i = 0; i < 100; i++)
         {
             var m = original.Clone();
             var flex = m.Graph.Node.First(n => n.OpType == "FlexAttention");
