@@ -1,0 +1,315 @@
+using System.Globalization;
+using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
+using System.Text;
+using BenchmarkDotNet.Attributes;
+using BenchmarkDotNet.Columns;
+using BenchmarkDotNet.Configs;
+using BenchmarkDotNet.Jobs;
+using BenchmarkDotNet.Reports;
+using BenchmarkDotNet.Running;
+using Perfolizer.Horology;
+using Ternion.Backends.Kernels;
+using Ternion.IR.Ternary;
+
+// Matrix-vector products of the native target's kernels (Backends/Kernels) on BitNet-2B's two
+// shapes: TTF1 decoded in the data path vs 2-bit vs float32, 1 and 2 threads, with the weights
+// cache-resident (one copy, reused) or DRAM-bound (a rotation through >= 512 MiB of distinct
+// copies, 16x the 32 MiB L3). Writes bench/kernels.md; see it for how to read the numbers.
+//
+// Usage, from the repository root:
+//   dotnet run -c Release --project bench/Ternion.KernelBench -- [--out bench/kernels.md] [BenchmarkDotNet options]
+// e.g. `--filter '*Ttf1*'` for one kernel, `--job short` for a quick look.
+
+var outPath = "bench/kernels.md";
+var rest = new List<string>();
+for (int i = 0; i < args.Length; i++)
+{
+    if (args[i] == "--out" && i + 1 < args.Length) outPath = args[++i];
+    else rest.Add(args[i]);
+}
+var command = "dotnet run -c Release --project bench/Ternion.KernelBench -- " + string.Join(' ', args);
+using var load = new LoadSampler();
+var started = DateTime.UtcNow;
+var summary = BenchmarkRunner.Run<GemvBench>(new KernelConfig(), rest.ToArray());
+load.Stop();
+Report.Write(outPath, summary, command, started, load);
+Console.WriteLine($"wrote {outPath}");
+
+public enum Regime { Cache, Dram }
+
+public sealed class KernelConfig : ManualConfig
+{
+    public KernelConfig()
+    {
+        AddJob(Job.Default.WithLaunchCount(1).WithWarmupCount(4).WithIterationCount(15)
+            .WithIterationTime(TimeInterval.FromMilliseconds(250)));
+        AddColumnProvider(DefaultColumnProviders.Instance);
+        AddLogger(BenchmarkDotNet.Loggers.ConsoleLogger.Default);
+        WithOptions(ConfigOptions.DisableLogFile);
+        // Run from the repository root, this lands in the ignored bench/BenchmarkDotNet.Artifacts.
+        ArtifactsPath = Path.Combine("bench", "BenchmarkDotNet.Artifacts");
+    }
+}
+
+/// <summary>One token through one weight matrix: quantize x, then y = W x. Shape is K x N (MatMul's [K, N]; N outputs).</summary>
+public class GemvBench
+{
+    /// <summary>Bytes the DRAM regime cycles through, per kernel: 16x the L3, so no copy is still cached when it comes round.</summary>
+    public const long DramBytes = 512L << 20;
+
+    [Params("2560x6912", "6912x2560")] public string Shape = "2560x6912";
+    [Params(1, 2)] public int Threads;
+    [Params(Regime.Cache, Regime.Dram)] public Regime Regime;
+
+    private int _k, _n, _next;
+    private float[] _x = [], _y = [], _scales = [];
+    private sbyte[] _trits = [];
+    private byte[][] _ttf1 = [], _twoBit = [];
+    private float[][] _dense = [];
+    private TernaryLayout _layout;
+    private GemvOptions _options;
+
+    public static (int K, int N) Parse(string shape)
+    {
+        var p = shape.Split('x');
+        return (int.Parse(p[0], CultureInfo.InvariantCulture), int.Parse(p[1], CultureInfo.InvariantCulture));
+    }
+
+    public static long WeightBytes(string kernel, string shape)
+    {
+        var (k, n) = Parse(shape);
+        return kernel switch
+        {
+            nameof(Ttf1) => n * TernaryLayout.Matrix(n, k).RowBytes,
+            nameof(TwoBit) or nameof(ReadTwoBitBytes) => n * TwoBitGemv.RowBytes(k),
+            nameof(Float32) => 4L * n * k,
+            _ => throw new ArgumentException(kernel),
+        };
+    }
+
+    private void Common()
+    {
+        (_k, _n) = Parse(Shape);
+        _layout = TernaryLayout.Matrix(_n, _k);
+        _options = new GemvOptions(Threads);
+        var rnd = new Random(42);
+        _x = new float[_k];
+        for (int i = 0; i < _k; i++) _x[i] = (float)(rnd.NextDouble() * 2 - 1);
+        _y = new float[_n];
+        _scales = new float[_n];
+        for (int i = 0; i < _n; i++) _scales[i] = 0.01f + (float)rnd.NextDouble() * 0.02f;
+        var bytes = new byte[_n * _k];
+        rnd.NextBytes(bytes);
+        _trits = new sbyte[bytes.Length];
+        for (int i = 0; i < bytes.Length; i++) _trits[i] = (sbyte)(bytes[i] % 3 - 1);
+        _next = 0;
+    }
+
+    private int CopyCount(long bytes) => Regime == Regime.Cache ? 1 : (int)((DramBytes + bytes - 1) / bytes);
+
+    /// <summary>
+    /// Copies of one matrix, copy c with its rows rotated by c * 7919 so that no two copies hold the
+    /// same page (a hypervisor that merges identical pages would otherwise make them one).
+    /// </summary>
+    private T[][] Copies<T>(T[] matrix, int rowLength)
+    {
+        var copies = new T[CopyCount((long)matrix.Length * System.Runtime.CompilerServices.Unsafe.SizeOf<T>())][];
+        for (int c = 0; c < copies.Length; c++)
+        {
+            var copy = GC.AllocateUninitializedArray<T>(matrix.Length, pinned: true);
+            int shift = (int)((long)c * 7919 % _n) * rowLength;
+            Array.Copy(matrix, shift, copy, 0, matrix.Length - shift);
+            Array.Copy(matrix, 0, copy, matrix.Length - shift, shift);
+            copies[c] = copy;
+        }
+        return copies;
+    }
+
+    [GlobalSetup(Target = nameof(Ttf1))]
+    public void SetupTtf1()
+    {
+        Common();
+        var packed = new byte[_layout.PackedBytes];
+        TernaryCodec.Encode(_trits, _layout, packed).ThrowIfFailed("bench", _layout);
+        _ttf1 = Copies(packed, (int)_layout.RowBytes);
+    }
+
+    [GlobalSetup(Targets = [nameof(TwoBit), nameof(ReadTwoBitBytes)])]
+    public void SetupTwoBit()
+    {
+        Common();
+        _twoBit = Copies(TwoBitGemv.Pack(_trits, _n, _k), (int)TwoBitGemv.RowBytes(_k));
+    }
+
+    [GlobalSetup(Target = nameof(Float32))]
+    public void SetupFloat32()
+    {
+        Common();
+        var dense = new float[_trits.Length];
+        for (int i = 0; i < dense.Length; i++) dense[i] = _trits[i] * _scales[i / _k];
+        _dense = Copies(dense, _k);
+    }
+
+    private T Next<T>(T[] copies)
+    {
+        var w = copies[_next];
+        _next = _next + 1 == copies.Length ? 0 : _next + 1;
+        return w;
+    }
+
+    [Benchmark]
+    public void Ttf1() => TernaryGemv.Multiply(Next(_ttf1), _layout, _scales, _x, _y, _options);
+
+    [Benchmark(Baseline = true)]
+    public void TwoBit() => TwoBitGemv.Multiply(Next(_twoBit), _n, _k, _scales, _x, _y, _options);
+
+    [Benchmark]
+    public void Float32() => Float32Gemv.Multiply(Next(_dense), _n, _k, _x, _y, _options);
+
+    /// <summary>The memory roofline for the 2-bit bytes: the same reads and thread split with no arithmetic but a sum.</summary>
+    [Benchmark]
+    public unsafe long ReadTwoBitBytes()
+    {
+        var w = Next(_twoBit);
+        long total = 0;
+        int rowBytes = (int)TwoBitGemv.RowBytes(_k);
+        fixed (byte* p = w)
+        {
+            nint wp = (nint)p;
+            var sums = new long[Math.Max(1, Threads)];
+            System.Threading.Tasks.Parallel.For(0, Math.Max(1, Threads), new ParallelOptions { MaxDegreeOfParallelism = Math.Max(1, Threads) }, t =>
+            {
+                int per = (_n + Threads - 1) / Math.Max(1, Threads), first = t * per, end = Math.Min(_n, first + per);
+                var acc = Vector256<ulong>.Zero;
+                byte* b = (byte*)wp + (long)first * rowBytes, stop = (byte*)wp + (long)end * rowBytes;
+                for (; b < stop; b += 64)
+                    acc += Avx2.SumAbsoluteDifferences(Avx.LoadVector256(b), Vector256<byte>.Zero).AsUInt64()
+                         + Avx2.SumAbsoluteDifferences(Avx.LoadVector256(b + 32), Vector256<byte>.Zero).AsUInt64();
+                sums[t] = (long)Vector256.Sum(acc);
+            });
+            foreach (var s in sums) total += s;
+        }
+        return total;
+    }
+}
+
+/// <summary>Samples /proc/loadavg every 5 s while the benchmarks run: the machine is shared.</summary>
+public sealed class LoadSampler : IDisposable
+{
+    private readonly Timer _timer;
+    private readonly List<double> _samples = [];
+    public LoadSampler() => _timer = new Timer(_ => Sample(), null, 0, 5000);
+    public static double? Now()
+    {
+        try { return double.Parse(File.ReadAllText("/proc/loadavg").Split(' ')[0], CultureInfo.InvariantCulture); }
+        catch (IOException) { return null; }
+    }
+    private void Sample() { if (Now() is double v) lock (_samples) _samples.Add(v); }
+    public void Stop() => _timer.Change(Timeout.Infinite, Timeout.Infinite);
+    public (double Min, double Median, double Max, int Count) Stats()
+    {
+        lock (_samples)
+        {
+            if (_samples.Count == 0) return (double.NaN, double.NaN, double.NaN, 0);
+            var s = _samples.OrderBy(v => v).ToArray();
+            return (s[0], s[s.Length / 2], s[^1], s.Length);
+        }
+    }
+    public void Dispose() => _timer.Dispose();
+}
+
+public static class Report
+{
+    private const string NotesMarker = "<!-- Everything below this line is kept when the benchmark rewrites the file. -->";
+
+    public static void Write(string path, Summary summary, string command, DateTime started, LoadSampler load)
+    {
+        var rows = summary.Reports
+            .Where(r => r.ResultStatistics is not null)
+            .Select(r => new
+            {
+                Kernel = r.BenchmarkCase.Descriptor.WorkloadMethod.Name,
+                Shape = (string)r.BenchmarkCase.Parameters["Shape"],
+                Threads = (int)r.BenchmarkCase.Parameters["Threads"],
+                Regime = (Regime)r.BenchmarkCase.Parameters["Regime"],
+                MedianNs = r.ResultStatistics!.Median,
+                Job = r.BenchmarkCase.Job.ResolvedId,
+            }).ToList();
+        // Extra jobs from the command line (--job short, ...) would mix into one table: keep the first job only.
+        var job = rows.Select(r => r.Job).FirstOrDefault();
+        rows = rows.Where(r => r.Job == job).ToList();
+        var md = new StringBuilder();
+        var (lmin, lmed, lmax, lcount) = load.Stats();
+        md.AppendLine("# Matrix-vector kernels of the native target: TTF1 vs 2-bit vs float32");
+        md.AppendLine();
+        md.AppendLine($"Generated by bench/Ternion.KernelBench (BenchmarkDotNet 0.15.8), run started {started:yyyy-MM-dd HH:mm} UTC.");
+        md.AppendLine();
+        md.AppendLine($"- Machine: {CpuName()}, {Environment.ProcessorCount} cores; {Isa()}; .NET {Environment.Version}.");
+        md.AppendLine($"- Load average (1 min) during the run: min {lmin:F2}, median {lmed:F2}, max {lmax:F2} ({lcount} samples, every 5 s). The machine is shared: compare ratios within a row group, not absolute times across runs.");
+        md.AppendLine($"- Command: `{command.Trim()}`");
+        md.AppendLine("- One call = one token: quantize x to int8 (per token, absmax) and y = W x for all N outputs (float32: no quantization). Time is BenchmarkDotNet's median per call.");
+        md.AppendLine("- GB/s = weight bytes of the matrix / time (10^9 bytes). Cache: one copy reused (TTF1 and 2-bit fit the 32 MiB L3, not the 1 MiB L2; float32 does not fit at all). DRAM: a rotation through >= 512 MiB of distinct copies.");
+        md.AppendLine("- `ReadTwoBitBytes`: the same bytes as 2-bit, only summed: the memory roofline for that regime and thread count.");
+        md.AppendLine();
+        foreach (var regime in new[] { Regime.Cache, Regime.Dram })
+        {
+            md.AppendLine($"## {(regime == Regime.Cache ? "Cache-resident (same matrix every call)" : "DRAM-bound (every call streams a different copy)")}");
+            md.AppendLine();
+            md.AppendLine("| K x N | threads | kernel | weight MB | median µs / token | GB/s | speed vs 2-bit |");
+            md.AppendLine("|---|---|---|---|---|---|---|");
+            foreach (var group in rows.Where(r => r.Regime == regime).GroupBy(r => (r.Shape, r.Threads)).OrderBy(g => g.Key.Shape).ThenBy(g => g.Key.Threads))
+            {
+                var twoBit = group.FirstOrDefault(r => r.Kernel == nameof(GemvBench.TwoBit));
+                foreach (var r in group.OrderBy(r => Order(r.Kernel)))
+                {
+                    long bytes = GemvBench.WeightBytes(r.Kernel, r.Shape);
+                    string vs = twoBit is null ? "" : $"{twoBit.MedianNs / r.MedianNs:F2}x";
+                    md.AppendLine($"| {r.Shape} | {r.Threads} | {r.Kernel} | {bytes / 1e6:F2} | {r.MedianNs / 1e3:F1} | {bytes / r.MedianNs:F2} | {vs} |");
+                }
+            }
+            md.AppendLine();
+        }
+        md.AppendLine("## Ratios (speed = 1 / median time; > 1 means TTF1 is faster)");
+        md.AppendLine();
+        md.AppendLine("| regime | K x N | threads | TTF1 / 2-bit | TTF1 / float32 | 2-bit / float32 |");
+        md.AppendLine("|---|---|---|---|---|---|");
+        foreach (var g in rows.GroupBy(r => (r.Regime, r.Shape, r.Threads)).OrderBy(g => g.Key.Regime).ThenBy(g => g.Key.Shape).ThenBy(g => g.Key.Threads))
+        {
+            double? T(string k) => g.FirstOrDefault(r => r.Kernel == k)?.MedianNs;
+            string R(double? a, double? b) => a is double x && b is double y ? $"{y / x:F2}" : "";
+            md.AppendLine($"| {g.Key.Regime} | {g.Key.Shape} | {g.Key.Threads} | {R(T(nameof(GemvBench.Ttf1)), T(nameof(GemvBench.TwoBit)))} | {R(T(nameof(GemvBench.Ttf1)), T(nameof(GemvBench.Float32)))} | {R(T(nameof(GemvBench.TwoBit)), T(nameof(GemvBench.Float32)))} |");
+        }
+        md.AppendLine();
+        md.AppendLine(NotesMarker);
+        string notes = "";
+        if (File.Exists(path))
+        {
+            var old = File.ReadAllText(path);
+            int at = old.IndexOf(NotesMarker, StringComparison.Ordinal);
+            if (at >= 0) notes = old[(at + NotesMarker.Length)..].TrimStart('\r', '\n');
+        }
+        md.Append(notes);
+        Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(path))!);
+        File.WriteAllText(path, md.ToString());
+    }
+
+    private static int Order(string kernel) => kernel switch
+    {
+        nameof(GemvBench.Ttf1) => 0, nameof(GemvBench.TwoBit) => 1, nameof(GemvBench.Float32) => 2, _ => 3,
+    };
+
+    private static string CpuName()
+    {
+        try
+        {
+            var lines = File.ReadAllLines("/proc/cpuinfo");
+            string Get(string key) => lines.FirstOrDefault(l => l.StartsWith(key, StringComparison.Ordinal))?.Split(':', 2)[1].Trim() ?? "?";
+            return $"{Get("model name")} (family {Get("cpu family")} model {Get("model\t")})";
+        }
+        catch (IOException) { return "unknown CPU"; }
+    }
+
+    private static string Isa() =>
+        $"AVX2 {Avx2.IsSupported}, FMA {Fma.IsSupported}, AVX-512F {Avx512F.IsSupported}, AVX-512 VBMI {Avx512Vbmi.IsSupported}, AVX-VNNI {AvxVnni.IsSupported}";
+}
