@@ -22,19 +22,84 @@ using Ternion.IR.Ternary;
 // e.g. `--filter '*Ttf1*'` for one kernel, `--job short` for a quick look.
 
 var outPath = "bench/kernels.md";
+bool interleavedOnly = false, bdnOnly = false;
 var rest = new List<string>();
 for (int i = 0; i < args.Length; i++)
 {
     if (args[i] == "--out" && i + 1 < args.Length) outPath = args[++i];
+    else if (args[i] == "--interleaved-only") interleavedOnly = true;
+    else if (args[i] == "--bdn-only") bdnOnly = true;
     else rest.Add(args[i]);
 }
 var command = "dotnet run -c Release --project bench/Ternion.KernelBench -- " + string.Join(' ', args);
 using var load = new LoadSampler();
 var started = DateTime.UtcNow;
-var summary = BenchmarkRunner.Run<GemvBench>(new KernelConfig(), rest.ToArray());
+var sources = new List<(string Title, List<Row> Rows)>();
+if (!bdnOnly)
+    sources.Add(("Interleaved: one process, the kernels called in turn, median of each", Interleaved.Run()));
+if (!interleavedOnly)
+{
+    var summary = BenchmarkRunner.Run<GemvBench>(new KernelConfig(), rest.ToArray());
+    sources.Add(("BenchmarkDotNet: one process per case, median", Report.Rows(summary)));
+}
 load.Stop();
-Report.Write(outPath, summary, command, started, load);
+Report.Write(outPath, sources, command, started, load);
 Console.WriteLine($"wrote {outPath}");
+
+public sealed record Row(string Kernel, string Shape, int Threads, Regime Regime, double MedianNs);
+
+/// <summary>
+/// The same cases without BenchmarkDotNet's process per case: every kernel's matrices live in one
+/// process and the kernels run in turn, so a change in machine load hits them all alike and their
+/// ratios stay fair on a shared machine. Medians over about 4 s per case. The float32 matrix
+/// (71 MB) never fits the cache, so its cache-resident row streams from DRAM like the other.
+/// </summary>
+public static class Interleaved
+{
+    public static List<Row> Run()
+    {
+        var rows = new List<Row>();
+        string[] kernels = [nameof(GemvBench.Ttf1), nameof(GemvBench.TwoBit), nameof(GemvBench.Float32), nameof(GemvBench.ReadTwoBitBytes)];
+        foreach (var shape in new[] { "2560x6912", "6912x2560" })
+            foreach (int threads in new[] { 1, 2 })
+                foreach (var regime in new[] { Regime.Cache, Regime.Dram })
+                {
+                    var b = new GemvBench { Shape = shape, Threads = threads, Regime = regime };
+                    b.SetupTtf1(); b.SetupTwoBit(); b.SetupFloat32();
+                    Action[] calls = [b.Ttf1, b.TwoBit, b.Float32, () => b.ReadTwoBitBytes()];
+                    var times = kernels.Select(_ => new List<double>()).ToArray();
+                    var sw = System.Diagnostics.Stopwatch.StartNew();
+                    for (int w = 0; w < 3; w++) foreach (var c in calls) c();
+                    double round = sw.Elapsed.TotalSeconds / 3;
+                    int rounds = Math.Clamp((int)(4.0 / round), 15, 1000);
+                    // Cache-resident: each turn first reloads the kernel's matrix into the cache (the other kernels'
+                    // turns evicted it, float32's 71 MB most of all), untimed, then times three calls.
+                    int untimed = regime == Regime.Cache ? 1 : 0, timed = regime == Regime.Cache ? 3 : 1;
+                    rounds = Math.Max(15, rounds / (untimed + timed));
+                    for (int r = 0; r < rounds; r++)
+                        for (int i = 0; i < calls.Length; i++)
+                        {
+                            for (int u = 0; u < untimed; u++) calls[i]();
+                            for (int t = 0; t < timed; t++)
+                            {
+                                long t0 = System.Diagnostics.Stopwatch.GetTimestamp();
+                                calls[i]();
+                                times[i].Add(System.Diagnostics.Stopwatch.GetElapsedTime(t0).TotalNanoseconds);
+                            }
+                        }
+                    for (int i = 0; i < kernels.Length; i++)
+                    {
+                        times[i].Sort();
+                        rows.Add(new Row(kernels[i], shape, threads, regime, times[i][times[i].Count / 2]));
+                    }
+                    Console.WriteLine($"interleaved {shape} threads {threads} {regime}: {rounds} rounds, " +
+                        string.Join(", ", kernels.Select((k, i) => $"{k} {times[i][times[i].Count / 2] / 1e3:F1} us")));
+                    b = null;
+                    GC.Collect();
+                }
+        return rows;
+    }
+}
 
 public enum Regime { Cache, Dram }
 
@@ -62,7 +127,7 @@ public class GemvBench
     [Params(1, 2)] public int Threads;
     [Params(Regime.Cache, Regime.Dram)] public Regime Regime;
 
-    private int _k, _n, _next;
+    private int _k, _n, _nextTtf1, _nextTwoBit, _nextDense;
     private float[] _x = [], _y = [], _scales = [];
     private sbyte[] _trits = [];
     private byte[][] _ttf1 = [], _twoBit = [];
@@ -103,7 +168,7 @@ public class GemvBench
         rnd.NextBytes(bytes);
         _trits = new sbyte[bytes.Length];
         for (int i = 0; i < bytes.Length; i++) _trits[i] = (sbyte)(bytes[i] % 3 - 1);
-        _next = 0;
+        _nextTtf1 = _nextTwoBit = _nextDense = 0;
     }
 
     private int CopyCount(long bytes) => Regime == Regime.Cache ? 1 : (int)((DramBytes + bytes - 1) / bytes);
@@ -151,27 +216,27 @@ public class GemvBench
         _dense = Copies(dense, _k);
     }
 
-    private T Next<T>(T[] copies)
+    private static T Next<T>(T[] copies, ref int next)
     {
-        var w = copies[_next];
-        _next = _next + 1 == copies.Length ? 0 : _next + 1;
+        var w = copies[next];
+        next = next + 1 == copies.Length ? 0 : next + 1;
         return w;
     }
 
     [Benchmark]
-    public void Ttf1() => TernaryGemv.Multiply(Next(_ttf1), _layout, _scales, _x, _y, _options);
+    public void Ttf1() => TernaryGemv.Multiply(Next(_ttf1, ref _nextTtf1), _layout, _scales, _x, _y, _options);
 
     [Benchmark(Baseline = true)]
-    public void TwoBit() => TwoBitGemv.Multiply(Next(_twoBit), _n, _k, _scales, _x, _y, _options);
+    public void TwoBit() => TwoBitGemv.Multiply(Next(_twoBit, ref _nextTwoBit), _n, _k, _scales, _x, _y, _options);
 
     [Benchmark]
-    public void Float32() => Float32Gemv.Multiply(Next(_dense), _n, _k, _x, _y, _options);
+    public void Float32() => Float32Gemv.Multiply(Next(_dense, ref _nextDense), _n, _k, _x, _y, _options);
 
     /// <summary>The memory roofline for the 2-bit bytes: the same reads and thread split with no arithmetic but a sum.</summary>
     [Benchmark]
     public unsafe long ReadTwoBitBytes()
     {
-        var w = Next(_twoBit);
+        var w = Next(_twoBit, ref _nextTwoBit);
         long total = 0;
         int rowBytes = (int)TwoBitGemv.RowBytes(_k);
         fixed (byte* p = w)
@@ -223,22 +288,23 @@ public static class Report
 {
     private const string NotesMarker = "<!-- Everything below this line is kept when the benchmark rewrites the file. -->";
 
-    public static void Write(string path, Summary summary, string command, DateTime started, LoadSampler load)
+    public static List<Row> Rows(Summary summary)
     {
         var rows = summary.Reports
             .Where(r => r.ResultStatistics is not null)
-            .Select(r => new
-            {
-                Kernel = r.BenchmarkCase.Descriptor.WorkloadMethod.Name,
-                Shape = (string)r.BenchmarkCase.Parameters["Shape"],
-                Threads = (int)r.BenchmarkCase.Parameters["Threads"],
-                Regime = (Regime)r.BenchmarkCase.Parameters["Regime"],
-                MedianNs = r.ResultStatistics!.Median,
-                Job = r.BenchmarkCase.Job.ResolvedId,
-            }).ToList();
+            .Select(r => (Job: r.BenchmarkCase.Job.ResolvedId, Row: new Row(
+                r.BenchmarkCase.Descriptor.WorkloadMethod.Name,
+                (string)r.BenchmarkCase.Parameters["Shape"],
+                (int)r.BenchmarkCase.Parameters["Threads"],
+                (Regime)r.BenchmarkCase.Parameters["Regime"],
+                r.ResultStatistics!.Median))).ToList();
         // Extra jobs from the command line (--job short, ...) would mix into one table: keep the first job only.
         var job = rows.Select(r => r.Job).FirstOrDefault();
-        rows = rows.Where(r => r.Job == job).ToList();
+        return rows.Where(r => r.Job == job).Select(r => r.Row).ToList();
+    }
+
+    public static void Write(string path, List<(string Title, List<Row> Rows)> sources, string command, DateTime started, LoadSampler load)
+    {
         var md = new StringBuilder();
         var (lmin, lmed, lmax, lcount) = load.Stats();
         md.AppendLine("# Matrix-vector kernels of the native target: TTF1 vs 2-bit vs float32");
@@ -248,39 +314,45 @@ public static class Report
         md.AppendLine($"- Machine: {CpuName()}, {Environment.ProcessorCount} cores; {Isa()}; .NET {Environment.Version}.");
         md.AppendLine($"- Load average (1 min) during the run: min {lmin:F2}, median {lmed:F2}, max {lmax:F2} ({lcount} samples, every 5 s). The machine is shared: compare ratios within a row group, not absolute times across runs.");
         md.AppendLine($"- Command: `{command.Trim()}`");
-        md.AppendLine("- One call = one token: quantize x to int8 (per token, absmax) and y = W x for all N outputs (float32: no quantization). Time is BenchmarkDotNet's median per call.");
+        md.AppendLine("- One call = one token: quantize x to int8 (per token, absmax) and y = W x for all N outputs (float32: no quantization). Times are medians per call.");
         md.AppendLine("- GB/s = weight bytes of the matrix / time (10^9 bytes). Cache: one copy reused (TTF1 and 2-bit fit the 32 MiB L3, not the 1 MiB L2; float32 does not fit at all). DRAM: a rotation through >= 512 MiB of distinct copies.");
         md.AppendLine("- `ReadTwoBitBytes`: the same bytes as 2-bit, only summed: the memory roofline for that regime and thread count.");
         md.AppendLine();
-        foreach (var regime in new[] { Regime.Cache, Regime.Dram })
+        foreach (var (title, rows) in sources)
         {
-            md.AppendLine($"## {(regime == Regime.Cache ? "Cache-resident (same matrix every call)" : "DRAM-bound (every call streams a different copy)")}");
+            md.AppendLine($"## {title}");
             md.AppendLine();
-            md.AppendLine("| K x N | threads | kernel | weight MB | median µs / token | GB/s | speed vs 2-bit |");
-            md.AppendLine("|---|---|---|---|---|---|---|");
-            foreach (var group in rows.Where(r => r.Regime == regime).GroupBy(r => (r.Shape, r.Threads)).OrderBy(g => g.Key.Shape).ThenBy(g => g.Key.Threads))
+            foreach (var regime in new[] { Regime.Cache, Regime.Dram })
             {
-                var twoBit = group.FirstOrDefault(r => r.Kernel == nameof(GemvBench.TwoBit));
-                foreach (var r in group.OrderBy(r => Order(r.Kernel)))
+                if (!rows.Any(r => r.Regime == regime)) continue;
+                md.AppendLine($"### {(regime == Regime.Cache ? "Cache-resident (same matrix every call)" : "DRAM-bound (every call streams a different copy)")}");
+                md.AppendLine();
+                md.AppendLine("| K x N | threads | kernel | weight MB | median µs / token | GB/s | speed vs 2-bit |");
+                md.AppendLine("|---|---|---|---|---|---|---|");
+                foreach (var group in rows.Where(r => r.Regime == regime).GroupBy(r => (r.Shape, r.Threads)).OrderBy(g => g.Key.Shape).ThenBy(g => g.Key.Threads))
                 {
-                    long bytes = GemvBench.WeightBytes(r.Kernel, r.Shape);
-                    string vs = twoBit is null ? "" : $"{twoBit.MedianNs / r.MedianNs:F2}x";
-                    md.AppendLine($"| {r.Shape} | {r.Threads} | {r.Kernel} | {bytes / 1e6:F2} | {r.MedianNs / 1e3:F1} | {bytes / r.MedianNs:F2} | {vs} |");
+                    var twoBit = group.FirstOrDefault(r => r.Kernel == nameof(GemvBench.TwoBit));
+                    foreach (var r in group.OrderBy(r => Order(r.Kernel)))
+                    {
+                        long bytes = GemvBench.WeightBytes(r.Kernel, r.Shape);
+                        string vs = twoBit is null ? "" : $"{twoBit.MedianNs / r.MedianNs:F2}x";
+                        md.AppendLine($"| {r.Shape} | {r.Threads} | {r.Kernel} | {bytes / 1e6:F2} | {r.MedianNs / 1e3:F1} | {bytes / r.MedianNs:F2} | {vs} |");
+                    }
                 }
+                md.AppendLine();
+            }
+            md.AppendLine("Ratios (speed = 1 / median time; > 1 means the first is faster):");
+            md.AppendLine();
+            md.AppendLine("| regime | K x N | threads | TTF1 / 2-bit | TTF1 / float32 | 2-bit / float32 |");
+            md.AppendLine("|---|---|---|---|---|---|");
+            foreach (var g in rows.GroupBy(r => (r.Regime, r.Shape, r.Threads)).OrderBy(g => g.Key.Regime).ThenBy(g => g.Key.Shape).ThenBy(g => g.Key.Threads))
+            {
+                double? T(string k) => g.FirstOrDefault(r => r.Kernel == k)?.MedianNs;
+                string R(double? a, double? b) => a is double x && b is double y ? $"{y / x:F2}" : "";
+                md.AppendLine($"| {g.Key.Regime} | {g.Key.Shape} | {g.Key.Threads} | {R(T(nameof(GemvBench.Ttf1)), T(nameof(GemvBench.TwoBit)))} | {R(T(nameof(GemvBench.Ttf1)), T(nameof(GemvBench.Float32)))} | {R(T(nameof(GemvBench.TwoBit)), T(nameof(GemvBench.Float32)))} |");
             }
             md.AppendLine();
         }
-        md.AppendLine("## Ratios (speed = 1 / median time; > 1 means TTF1 is faster)");
-        md.AppendLine();
-        md.AppendLine("| regime | K x N | threads | TTF1 / 2-bit | TTF1 / float32 | 2-bit / float32 |");
-        md.AppendLine("|---|---|---|---|---|---|");
-        foreach (var g in rows.GroupBy(r => (r.Regime, r.Shape, r.Threads)).OrderBy(g => g.Key.Regime).ThenBy(g => g.Key.Shape).ThenBy(g => g.Key.Threads))
-        {
-            double? T(string k) => g.FirstOrDefault(r => r.Kernel == k)?.MedianNs;
-            string R(double? a, double? b) => a is double x && b is double y ? $"{y / x:F2}" : "";
-            md.AppendLine($"| {g.Key.Regime} | {g.Key.Shape} | {g.Key.Threads} | {R(T(nameof(GemvBench.Ttf1)), T(nameof(GemvBench.TwoBit)))} | {R(T(nameof(GemvBench.Ttf1)), T(nameof(GemvBench.Float32)))} | {R(T(nameof(GemvBench.TwoBit)), T(nameof(GemvBench.Float32)))} |");
-        }
-        md.AppendLine();
         md.AppendLine(NotesMarker);
         string notes = "";
         if (File.Exists(path))
