@@ -13,7 +13,7 @@ internal static unsafe class KernelSupport
 
     /// <summary>
     /// Runs <paramref name="body"/>(first, end) over [0, rows) split into <paramref name="threads"/>
-    /// contiguous ranges. The calling thread takes the first range, so one thread costs no hand-off.
+    /// contiguous ranges. The calling thread runs one of them (Parallel.For), and one thread runs inline with no hand-off.
     /// Ranges start on multiples of 8 rows so that no two threads write the same cache line of y.
     /// </summary>
     internal static void SplitRows(int rows, int threads, Action<int, int> body)

@@ -14,10 +14,10 @@ namespace Ternion.Backends.Kernels;
 /// </summary>
 /// <remarks>
 /// <para>The AVX2 path never forms trits. It splits each byte b = 16h + l and, with 16-entry
-/// <c>vpshufb</c> tables indexed by h, writes b = 9 Q + s with s = (16h mod 9) + l in 0..23;
-/// two compares give the carry floor(s / 9), so n = b mod 9 (digits 0 and 1) and
-/// Q = floor(b / 9) (digits 2, 3, 4) come out without a multiply, and each digit d = t + 1 in
-/// {0, 1, 2} is one more table lookup. Digits are unsigned, so <c>vpmaddubsw</c> multiplies them
+/// <c>vpshufb</c> tables indexed by h, writes b = 9 a + s with a = floor(16h / 9) and
+/// s = (16h mod 9) + l in 0..23; two compares give the carry floor(s / 9), so n = b mod 9
+/// (digits 0 and 1) and Q = floor(b / 9) = a + carry (digits 2, 3, 4) come out without a
+/// multiply, and each digit d = t + 1 in {0, 1, 2} is one more table lookup. Digits are unsigned, so <c>vpmaddubsw</c> multiplies them
 /// by signed activations directly; one <c>- sum(x)</c> per row turns sum(d x) into sum(t x).
 /// The activations are reordered once per call so that digit plane i of a 32-byte chunk lines
 /// up with elements 5p + i (see <see cref="Reorder"/>), which is what lets every weight byte stay
