@@ -18,6 +18,8 @@ public sealed record CompileRequest
     public int? BlockSize { get; init; }
     public long MinElements { get; init; } = 1024;
     public bool FallbackBody { get; init; } = true;
+    /// <summary>Lower exactly-causal FlexAttention to ONNX's Attention op where the model imports opset 23+.</summary>
+    public bool AttentionOp { get; init; } = true;
     public ExternalDataMode ExternalData { get; init; } = ExternalDataMode.Auto;
     public int? Alignment { get; init; }
     /// <summary>Check the IR invariants after every pass.</summary>
@@ -85,7 +87,7 @@ public static class TernionCompiler
         registry ??= TargetRegistry.WithBuiltIns();
         logger ??= NullLogger.Instance;
         var target = registry.Get(request.Target);
-        var options = OptionsFor(target, request.BlockSize, request.MinElements, request.FallbackBody, request.Threads);
+        var options = OptionsFor(target, request.BlockSize, request.MinElements, request.FallbackBody, request.Threads) with { AttentionOp = request.AttentionOp };
         var targetOptions = new TargetOptions { FallbackBody = request.FallbackBody, ExternalData = request.ExternalData, Alignment = request.Alignment, Progress = progress };
         var extra = request.ExtraPasses.Select(name => registry.Passes.TryGetValue(name, out var f) ? f()
             : throw new TernionException($"unknown pass '{name}'; plugin passes: {(registry.Passes.Count == 0 ? "none loaded" : string.Join(", ", registry.Passes.Keys))}")).ToList();

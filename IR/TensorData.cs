@@ -261,10 +261,11 @@ public sealed class ExternalTensorData : TensorData
         // a FIFO for reading blocks until a writer comes: a hostile archive could hang a convert.
         if (_length == 0) return;
         using var handle = File.OpenHandle(FullPath, FileMode.Open, FileAccess.Read, FileShare.Read, FileOptions.SequentialScan);
+        long done = destination is FileStream fs ? KernelCopy.Copy(handle, Offset, fs, _length) : 0;
+        if (done == _length) return;
         var buf = ArrayPool<byte>.Shared.Rent(1 << 20);
         try
         {
-            long done = 0;
             while (done < _length)
             {
                 int want = (int)Math.Min(buf.Length, _length - done);

@@ -104,6 +104,11 @@ public sealed record CompileOptions
     public TargetCapabilities Capabilities { get; init; } = TargetCapabilities.Portable;
     /// <summary>Threads for data-parallel work (packing); 0 = all cores.</summary>
     public int Threads { get; init; }
+    /// <summary>
+    /// Lower a FlexAttention that is exactly causal attention to ONNX's Attention op (is_causal=1)
+    /// when the graph already imports opset 23 or later, instead of MatMul/Softmax ops.
+    /// </summary>
+    public bool AttentionOp { get; init; } = true;
 }
 
 /// <summary>What a target (runtime or hardware) runs natively, and how it likes its data.</summary>

@@ -46,11 +46,21 @@ public sealed class LowerFlexAttention : InPlacePass
             }
             else
             {
-                int opset = LowerNode(call, mods, function is not null, DefaultOpset(model, function));
+                long current = DefaultOpset(model, function);
+                int opset;
+                if (context.Options.AttentionOp && IsPlainCausal(call, current))
+                {
+                    opset = EmitAttentionOp(call, function is not null);
+                    result = "attention-op";
+                }
+                else
+                {
+                    opset = LowerNode(call, mods, function is not null, current);
+                    result = "lowered";
+                }
                 RequireOpset(model, function, opset, context, call);
                 if (function is not null) touchedFunctions.Add(function);
                 lowered = true;
-                result = "lowered";
                 changes++;
             }
             context.Report.FlexAttention.Add(new FlexAttentionEntry { Node = call.Label, Form = call.FormName, Result = result });
@@ -77,6 +87,45 @@ public sealed class LowerFlexAttention : InPlacePass
         for (Graph? cur = g; cur is not null; cur = cur.ParentGraph)
             if (cur.Function is { } f) return f;
         return null;
+    }
+
+    // ---------------------------------------------------------------- causal attention as the Attention op
+
+    /// <summary>
+    /// True when the node is exactly ONNX's Attention with is_causal=1: element-wise form, no score or
+    /// prob modifier, a mask_mod that is q_idx >= kv_idx (upper-left aligned, so no row is fully
+    /// masked) with the default -inf mask value, float32 throughout, as many K/V heads as Q heads, and
+    /// a graph that already imports default-domain opset 23 or later (the opset is never raised for
+    /// this: that would change what the graph's other ops mean). ONNX Runtime runs that op with a
+    /// fused kernel, faster than the MatMul/Softmax form (bench/flexattention.md).
+    /// </summary>
+    internal static bool IsPlainCausal(FlexAttentionCall call, long opset)
+    {
+        if (opset < 23 || call.Form != FlexForm.ElementWise) return false;
+        if (call.ScoreMod is not null || call.ProbMod is not null || call.MaskMod is not { } mask) return false;
+        if (call.T != DataType.Float || call.SoftmaxPrecision != DataType.Float || !float.IsNegativeInfinity(call.MaskValue)) return false;
+        if (FlexAttentionCall.StaticDim(call.Q, 1) is not long hq || FlexAttentionCall.StaticDim(call.K, 1) is not long hk || hq != hk) return false;
+        if (mask.Nodes.Count != 1 || mask.Initializers.Count != 0 || mask.Inputs.Count != 4) return false;
+        var n = mask.Nodes.First();
+        if (n.DomainName != "" || n.Inputs.Count != 2 || n.Outputs.Count != 1 || n.Attributes.Count != 0) return false;
+        if (!ReferenceEquals(n.Outputs[0], mask.Outputs[0])) return false;
+        Value q = mask.Inputs[2], kv = mask.Inputs[3];
+        return (n.OpType == "GreaterOrEqual" && ReferenceEquals(n.Inputs[0], q) && ReferenceEquals(n.Inputs[1], kv))
+            || (n.OpType == "LessOrEqual" && ReferenceEquals(n.Inputs[0], kv) && ReferenceEquals(n.Inputs[1], q));
+    }
+
+    /// <summary>Replaces the node by Attention(Q, K, V) with is_causal=1 (and the node's scale); returns 23.</summary>
+    private static int EmitAttentionOp(FlexAttentionCall call, bool inFunction)
+    {
+        var node = call.Node;
+        var graph = node.Graph!;
+        var em = new Emitter(graph, node, call.Label, inFunction);
+        var attributes = new List<Attribute> { Attribute.Int("is_causal", 1) };
+        if (call.Scale is float s) attributes.Add(Attribute.Float("scale", s));
+        var y = node.DetachOutput(0);
+        em.Op("Attention", [call.Q, call.K, call.V], "y", attributes, output: y);
+        graph.Remove(node);
+        return Math.Max(em.RequiredOpset, 23);
     }
 
     // ---------------------------------------------------------------- full lowering

@@ -24,6 +24,7 @@ public static class CompileCommand
         var report = new Option<string?>("--report") { Description = "Write a JSON report of what was done here" };
         var minElements = new Option<long>("--min-elements") { Description = "Weights with fewer elements stay dense", DefaultValueFactory = _ => 1024 };
         var noFallback = new Option<bool>("--no-fallback-body") { Description = "native: do not ship the standard-op TernaryDecode body" };
+        var noAttention = new Option<bool>("--no-attention-op") { Description = "Lower causal FlexAttention to MatMul/Softmax ops even where ONNX's Attention op (opset 23+) would do" };
         var external = CommonOptions.ExternalData();
         var align = new Option<int?>("--align") { Description = "Alignment of tensors in external data (default: the target's preference)" };
         align.Validators.Add(r => { var v = r.GetValueOrDefault<int?>(); if (v is { } a && (a < 64 || (a & (a - 1)) != 0)) r.AddError($"--align {a}: must be a power of two of at least 64"); });
@@ -33,7 +34,7 @@ public static class CompileCommand
         var passes = new Option<string[]>("--pass") { Description = "Append a plugin pass by name to the pipeline (repeatable)" };
         var plugins = Plugins();
         var cmd = new Command("compile", "Find ternary weights, pack them into TTF1, lower FlexAttention, and emit a model for a target")
-            { model, output, target, blockSize, report, minElements, noFallback, external, align, check, dump, threads, passes, plugins };
+            { model, output, target, blockSize, report, minElements, noFallback, noAttention, external, align, check, dump, threads, passes, plugins };
         cmd.SetAction(p =>
         {
             var registry = TargetsCommand.Registry(p.GetValue(plugins));
@@ -46,6 +47,7 @@ public static class CompileCommand
                 BlockSize = p.GetValue(blockSize),
                 MinElements = p.GetValue(minElements),
                 FallbackBody = !p.GetValue(noFallback),
+                AttentionOp = !p.GetValue(noAttention),
                 ExternalData = CommonOptions.ParseExternal(p.GetValue(external)!),
                 Alignment = p.GetValue(align),
                 CheckInvariants = p.GetValue(check),

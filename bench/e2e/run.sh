@@ -42,7 +42,8 @@ bench() {
   cp_s=$(cut -d' ' -f1 "$work/cp.txt" | median)
   t_s=$(cut -d' ' -f1 "$work/t.txt" | median)
   t_rss=$(cut -d' ' -f2 "$work/t.txt" | sort -g | tail -1)
-  printf '| %s | %.2f GB | %.2f s | %.2f s | %.2fx | %d MB |\n' "$name" "$(echo "$bytes/1e9" | bc -l)" "$cp_s" "$t_s" "$(echo "$t_s/$cp_s" | bc -l)" "$((t_rss / 1024))"
+  awk -v n="$name" -v b="$bytes" -v c="$cp_s" -v t="$t_s" -v r="$t_rss" \
+    'BEGIN { printf "| %s | %.2f GB | %.2f s | %.2f s | %.2fx | %d MB |\n", n, b / 1e9, c, t, t / c, r / 1024 }'
 }
 
 echo "Machine: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $(nproc) cores, $(free -g | awk '/Mem:/{print $2}') GiB RAM; $(date -u +%F)"

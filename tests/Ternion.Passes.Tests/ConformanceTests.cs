@@ -24,7 +24,7 @@ public class ConformanceTests(ITestOutputHelper output)
     [InlineData("flexattention-elementwise", "element-wise", 8)]
     public void EveryFlexAttentionModelLowersAndMatchesItsExpectedOutputs(string corpus, string form, int expectedNodes)
     {
-        int matched = 0, skipped = 0;
+        int matched = 0, skipped = 0, attentionOps = 0;
         var failures = new List<string>();
         var forms = new Dictionary<string, int>();
         foreach (var dir in Cases(corpus))
@@ -38,23 +38,38 @@ public class ConformanceTests(ITestOutputHelper output)
                 skipped++;
                 continue;
             }
-            try
+            // Once as compile does by default (exactly-causal attention may become the Attention op),
+            // once with MatMul/Softmax ops throughout: both must match the expected outputs.
+            foreach (bool attentionOp in new[] { true, false })
             {
-                var context = FlexCompile.Context();
-                var compiled = FlexCompile.Compile(model, context);
-                Assert.False(FlexCompile.HasFlexNode(compiled));
-                Assert.False(FlexCompile.ImportsPreview(compiled), $"{name}: ai.onnx.preview is still imported");
-                foreach (var e in context.Report.FlexAttention) forms[e.Form] = forms.GetValueOrDefault(e.Form) + 1;
-                Assert.All(context.Report.FlexAttention, e => Assert.Equal("lowered", e.Result));
-                if (Compare(name, compiled, dir) is { } problem) failures.Add(problem); else matched++;
+                string label = attentionOp ? name : $"{name} (--no-attention-op)";
+                try
+                {
+                    var context = FlexCompile.Context(attentionOp: attentionOp);
+                    var compiled = FlexCompile.Compile(ModelSerializer.Load(Path.Combine(dir, "model.onnx")), context);
+                    Assert.False(FlexCompile.HasFlexNode(compiled));
+                    Assert.False(FlexCompile.ImportsPreview(compiled), $"{label}: ai.onnx.preview is still imported");
+                    foreach (var e in context.Report.FlexAttention)
+                    {
+                        if (attentionOp) forms[e.Form] = forms.GetValueOrDefault(e.Form) + 1;
+                        Assert.Contains(e.Result, attentionOp ? new[] { "lowered", "attention-op" } : new[] { "lowered" });
+                        if (e.Result == "attention-op") attentionOps++;
+                    }
+                    if (Compare(label, compiled, dir) is { } problem) failures.Add(problem); else if (attentionOp) matched++;
+                }
+                catch (TernionException e) { failures.Add($"{label}: {e.Message}"); }
             }
-            catch (TernionException e) { failures.Add($"{name}: {e.Message}"); }
         }
         output.WriteLine($"{corpus}: {matched} of {matched + failures.Count} FlexAttention models lowered and matched their expected outputs; " +
-                         $"{skipped} expanded twins without a FlexAttention node skipped; forms reported: {string.Join(", ", forms.Select(p => $"{p.Key} {p.Value}"))}");
+                         $"{skipped} expanded twins without a FlexAttention node skipped; forms reported: {string.Join(", ", forms.Select(p => $"{p.Key} {p.Value}"))}; " +
+                         $"{attentionOps} exactly causal, emitted as the Attention op (each also matched when lowered to MatMul/Softmax)");
         Assert.True(failures.Count == 0, string.Join("\n", failures));
         Assert.Equal(expectedNodes, matched);
-        if (form == "element-wise") Assert.True(forms.GetValueOrDefault("element-wise") > 0);
+        if (form == "element-wise")
+        {
+            Assert.True(forms.GetValueOrDefault("element-wise") > 0);
+            Assert.True(attentionOps > 0, "test_flexattention_mask_mod_causal should have become the Attention op");
+        }
     }
 
     /// <summary>

@@ -8,8 +8,8 @@ namespace Ternion.Passes.Tests;
 /// <summary>Runs LowerFlexAttention the way the compiler does (PassManager, invariants checked) and runs results on ONNX Runtime.</summary>
 public static class FlexCompile
 {
-    public static PassContext Context(bool native = false) =>
-        new(new CompileOptions { Capabilities = TargetCapabilities.Portable with { NativeFlexAttention = native } });
+    public static PassContext Context(bool native = false, bool attentionOp = true) =>
+        new(new CompileOptions { Capabilities = TargetCapabilities.Portable with { NativeFlexAttention = native }, AttentionOp = attentionOp });
 
     public static Model Compile(Model model, PassContext? context = null)
     {
