@@ -127,6 +127,24 @@ public class DiskFullTests(ITestOutputHelper log) : IDisposable
     }
 
     [TmpfsFact]
+    public void DiskFillsWhileExternalDataIsCopiedWithinOneFileSystem()
+    {
+        // Source and output on the same file system: unchanged external tensors are copied inside
+        // the kernel (copy_file_range), whose ENOSPC must read like any other full disk.
+        using var disk = new Tmpfs(16 << 20);
+        var src = disk.File("src.onnx");
+        var made = CliHarness.Run("convert", Sample, "-o", src, "--external-data", "always");
+        Assert.True(made.ExitCode == 0, made.ToString());
+        long data = new FileInfo(src + ".data").Length;
+        using (var f = new FileStream(disk.File("filler"), FileMode.CreateNew)) f.Write(new byte[disk.Free - data / 2]);
+        AssertDiskFull(disk, ["convert", src, "-o", disk.File("out.onnx"), "--external-data", "always"], "src.onnx", "src.onnx.data", "filler");
+        File.Delete(disk.File("filler"));
+        var r = CliHarness.Run("convert", src, "-o", disk.File("out.onnx"), "--external-data", "always");
+        Assert.True(r.ExitCode == 0, r.ToString());
+        Assert.Equal(File.ReadAllBytes(src + ".data"), File.ReadAllBytes(disk.File("out.onnx.data")));
+    }
+
+    [TmpfsFact]
     public void TheSameRunSucceedsOnceThereIsRoom()
     {
         // Guards against a disk-full message that fires on every write to a tmpfs.
