@@ -54,12 +54,33 @@ public sealed class FoldedTarget : ITarget, IConfiguresPipeline
     public void Configure(Pipeline pipeline, TargetOptions options) => pipeline.Add(new FoldTernaryDecode());
 }
 
-/// <summary>ONNX Runtime's native 2-bit kernels: ternary MatMul weights become com.microsoft::MatMulNBits (bits=2).</summary>
-public sealed class OrtNBitsTarget : ITarget, IConfiguresPipeline
+/// <summary>
+/// ONNX Runtime's native 2-bit kernels: ternary MatMul weights become com.microsoft::MatMulNBits
+/// (bits=2) with exact weights; the accuracy level says how ORT computes with them. Other ternary
+/// weights keep TernaryDecode with its fallback body.
+/// </summary>
+public abstract class OrtNBitsTargetBase(int accuracyLevel) : ITarget, IConfiguresPipeline
 {
-    public string Name => "ort-nbits";
-    public string Description => "ONNX Runtime's MatMulNBits (bits=2, lossless); other ternary weights keep TernaryDecode with its fallback body";
+    public abstract string Name { get; }
+    public abstract string Description { get; }
     public TargetCapabilities Capabilities { get; } = TargetCapabilities.Portable;
     public void Configure(Pipeline pipeline, TargetOptions options) =>
-        pipeline.Add(new TranscodeToMatMulNBits()).Add(new AddTernaryDecodeFunction());
+        pipeline.Add(new TranscodeToMatMulNBits(accuracyLevel)).Add(new AddTernaryDecodeFunction());
+}
+
+/// <summary>MatMulNBits computing in the activations' float type (accuracy_level 0): lossless.</summary>
+public sealed class OrtNBitsTarget() : OrtNBitsTargetBase(0)
+{
+    public override string Name => "ort-nbits";
+    public override string Description => "ONNX Runtime's MatMulNBits (bits=2, lossless); other ternary weights keep TernaryDecode with its fallback body";
+}
+
+/// <summary>
+/// MatMulNBits with activations quantized to int8 by ORT (accuracy_level 4), as BitNet's own inference
+/// does: ORT's fast integer kernel, close to rather than equal to the float result.
+/// </summary>
+public sealed class OrtNBitsInt8Target() : OrtNBitsTargetBase(4)
+{
+    public override string Name => "ort-nbits-int8";
+    public override string Description => "MatMulNBits (bits=2, exact weights) with int8 activations (accuracy_level 4): ORT's fastest CPU path, not bit-exact";
 }

@@ -24,6 +24,7 @@ public sealed class TargetRegistry
         r.Add(new NativeTarget(), "built-in");
         r.Add(new FoldedTarget(), "built-in");
         r.Add(new OrtNBitsTarget(), "built-in");
+        r.Add(new OrtNBitsInt8Target(), "built-in");
         return r;
     }
 

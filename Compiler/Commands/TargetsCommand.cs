@@ -13,11 +13,12 @@ public static class TargetsCommand
         cmd.SetAction(p =>
         {
             var r = Registry(p.GetValue(plugins));
+            int width = Math.Max(12, r.Targets.Max(t => t.Name.Length));
             foreach (var t in r.Targets.OrderBy(t => t.Name, StringComparer.Ordinal))
             {
                 var c = t.Capabilities;
-                ctx.Stdout.WriteLine($"{t.Name,-12} {t.Description}");
-                ctx.Stdout.WriteLine($"{"",-12} native TernaryDecode: {(c.NativeTernaryDecode ? "yes" : "no")}, native FlexAttention: {(c.NativeFlexAttention ? "yes" : "no")}, max opset {c.MaxOpset}, block {c.PreferredBlockSize}, align {c.Alignment}  [{r.OriginOf(t)}]");
+                ctx.Stdout.WriteLine($"{t.Name.PadRight(width)} {t.Description}");
+                ctx.Stdout.WriteLine($"{new string(' ', width)} native TernaryDecode: {(c.NativeTernaryDecode ? "yes" : "no")}, native FlexAttention: {(c.NativeFlexAttention ? "yes" : "no")}, max opset {c.MaxOpset}, block {c.PreferredBlockSize}, align {c.Alignment}  [{r.OriginOf(t)}]");
             }
             if (r.Passes.Count > 0) ctx.Stdout.WriteLine($"plugin passes: {string.Join(", ", r.Passes.Keys.Order(StringComparer.Ordinal))}");
             return Cli.ExitOk;

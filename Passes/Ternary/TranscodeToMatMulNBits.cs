@@ -9,9 +9,16 @@ namespace Ternion.Passes.Ternary;
 /// MatMul B operands (rank-2 [K, N], float32 or float16) becomes com.microsoft::MatMulNBits with
 /// bits=2. Each trit t is stored as q = t + 2 with the default zero point 2 and the channel's scale
 /// in every block, so (q - 2) * scale gives back exactly t * scale. Others keep their TernaryDecode.
+/// The weights are exact at any accuracy level; the level says how ONNX Runtime computes with them:
+/// 0 (the default) in the activations' float type, 4 with activations quantized to int8 per block
+/// (ORT's fast integer kernel; close to, not equal to, the float result).
 /// </summary>
-public sealed class TranscodeToMatMulNBits : InPlacePass
+public sealed class TranscodeToMatMulNBits(int accuracyLevel = 0) : InPlacePass
 {
+    /// <summary>MatMulNBits' accuracy_level: 0 (unset: the float type of the input) up to 4 (int8).</summary>
+    public int AccuracyLevel { get; } = accuracyLevel is >= 0 and <= 4 ? accuracyLevel
+        : throw new ArgumentOutOfRangeException(nameof(accuracyLevel), accuracyLevel, "MatMulNBits accuracy_level is 0 to 4");
+
     public const string MsDomain = "com.microsoft";
     /// <summary>Elements per quantization block (a power of two of at least 16); scales repeat per block.</summary>
     public const int NBitsBlockSize = 32;
@@ -30,7 +37,7 @@ public sealed class TranscodeToMatMulNBits : InPlacePass
                     context.Logger.LogDebug("TernaryDecode {Node} stays: {Why}", n.Describe(), why);
                     continue;
                 }
-                Transcode(g, n, context.Options.Threads);
+                Transcode(g, n, context.Options.Threads, AccuracyLevel);
                 count++;
             }
         if (count > 0)
@@ -77,7 +84,7 @@ public sealed class TranscodeToMatMulNBits : InPlacePass
         return true;
     }
 
-    private static void Transcode(Graph g, Node decode, int threads)
+    private static void Transcode(Graph g, Node decode, int threads, int accuracyLevel)
     {
         var layout = TernaryDecodeOp.Layout(decode);
         var packed = decode.Input(0)!;
@@ -113,7 +120,7 @@ public sealed class TranscodeToMatMulNBits : InPlacePass
         {
             var mm = u.Node;
             var nbits = new Node(MsDomain, "MatMulNBits", [mm.Input(0), qValue, sValue], [new Value("", mm.Output().Type)],
-                [Attribute.Int("K", k), Attribute.Int("N", n), Attribute.Int("bits", 2), Attribute.Int("block_size", NBitsBlockSize), Attribute.Int("accuracy_level", 0)],
+                [Attribute.Int("K", k), Attribute.Int("N", n), Attribute.Int("bits", 2), Attribute.Int("block_size", NBitsBlockSize), Attribute.Int("accuracy_level", accuracyLevel)],
                 name: mm.Name);
             g.InsertBefore(mm, nbits);
             var result = mm.Output();

@@ -20,7 +20,7 @@ Directory.CreateDirectory(work);
 var layer = Path.Combine(work, "layer.onnx");
 SyntheticDecoder.Write(new DecoderShape { Layers = 1, Embedding = false }, layer);
 var compiled = new Dictionary<string, string>();
-foreach (var target in new[] { "folded", "fallback", "ort-nbits" })
+foreach (var target in new[] { "folded", "fallback", "ort-nbits", "ort-nbits-int8" })
 {
     var outPath = Path.Combine(work, $"layer-{target}.onnx");
     TernionCompiler.Compile(new CompileRequest { InputPath = layer, OutputPath = outPath, Target = target });
@@ -32,6 +32,7 @@ var configs = new (string Name, string Target, bool Fold)[]
     ("`fallback`, ConstantFolding on", "fallback", true),
     ("`fallback`, ConstantFolding off", "fallback", false),
     ("`ort-nbits` (MatMulNBits, 2-bit)", "ort-nbits", true),
+    ("`ort-nbits-int8` (MatMulNBits, int8 activations)", "ort-nbits-int8", true),
 };
 Console.WriteLine($"Machine: {Machine()}; ONNX Runtime 1.31.1 CPU, default threads; {runs} runs per median; {DateTime.UtcNow:yyyy-MM-dd}");
 Console.WriteLine();
