@@ -6,7 +6,7 @@ namespace Ternion.Passes.Ternary;
 /// <summary>
 /// Gives TernaryDecode a model-local function body of standard ops (spec section 5), so any ONNX
 /// runtime runs it: Cast(packed -> int32) -> Gather(LUT) -> Reshape [M, R*5] -> Slice [:, :K] ->
-/// to T -> times scale per channel -> back to the logical shape. The body is written for the
+/// back to the logical shape (still int8) -> to T -> times the scale per channel. The body is written for the
 /// model's default-domain opset (function and model must agree on it).
 /// </summary>
 public sealed class AddTernaryDecodeFunction : InPlacePass
@@ -51,32 +51,38 @@ public sealed class AddTernaryDecodeFunction : InPlacePass
         var axis1 = Op("Reshape", [axis, Ints(1)]);
         var k = Op("Gather", [shape, axis1], Attribute.Int("axis", 0));                   // [1]
         var kept = Op("Slice", [flat, Ints(0), k, Ints(1)]);                                // [M, K]
-        var s2 = Op("Reshape", [scale, Ints(-1, 1)]);                                       // [M, 1] or [1, 1]
-        Value weights;
+        // Channels are the dims before the axis (pre) and after it (post), in row-major order, so
+        // [M, K] = [pre, post, K] and the logical shape is [pre, K, post]: one fixed transpose.
+        // All reshaping happens on the int8 trits (1 byte per weight) and the result turns into T
+        // only at the end: a runtime that folds the decode at load time (ONNX Runtime) then holds
+        // two full-size T tensors at most, not five.
+        var axisPlus1 = Op("Add", [axis1, Ints(1)]);
+        var preDims = Op("Slice", [shape, Ints(0), axis1, Ints(0)]);
+        var postDims = Op("Slice", [shape, axisPlus1, Ints(long.MaxValue), Ints(0)]);
+        var pre = Prod(Op("Concat", [Ints(1), preDims], Attribute.Int("axis", 0)));
+        var post = Prod(Op("Concat", [Ints(1), postDims], Attribute.Int("axis", 0)));
+        var r3 = Op("Concat", [pre, post, k], Attribute.Int("axis", 0));
+        var cube = Op("Reshape", [kept, r3]);
+        var turned = Op("Transpose", [cube], Attribute.Ints("perm", [0, 2, 1]));
+        var tritsInShape = Op("Reshape", [turned, shape]);                                   // int8, logical shape
+        // The scale, one per channel (or one for all, expanded to every channel), broadcast along the axis.
+        var channels = Op("Mul", [pre, post]);
+        var perChannel = Op("Expand", [Op("Reshape", [scale, Ints(-1)]), channels]);       // [M]
+        var scaleShape = Op("Concat", [preDims, Ints(1), postDims], Attribute.Int("axis", 0));
+        var s = Op("Reshape", [perChannel, scaleShape]);                                    // shape with K -> 1
+        Value w;
         if (opset >= 15)
-        {
-            var typed = Op("CastLike", [kept, scale]);
-            weights = Op("Mul", [typed, s2]);
-        }
+            w = Op("Mul", [Op("CastLike", [tritsInShape, scale]), s]);
         else
         {
             // No CastLike before opset 15: pick scale, -scale or zero per trit (exact, type-agnostic).
             var one = Const(Tensor.FromArray<sbyte>(null, DataType.Int8, [], [1]));
             var minusOne = Const(Tensor.FromArray<sbyte>(null, DataType.Int8, [], [-1]));
-            var zero = Op("Sub", [s2, s2]);
-            var neg = Op("Neg", [s2]);
-            var inner = Op("Where", [Op("Equal", [kept, minusOne]), neg, zero]);
-            weights = Op("Where", [Op("Equal", [kept, one]), s2, inner]);
+            var zero = Op("Sub", [s, s]);
+            var neg = Op("Neg", [s]);
+            var inner = Op("Where", [Op("Equal", [tritsInShape, minusOne]), neg, zero]);
+            w = Op("Where", [Op("Equal", [tritsInShape, one]), s, inner]);
         }
-        // Channels are the dims before the axis (pre) and after it (post), in row-major order, so
-        // [M, K] = [pre, post, K] and the logical shape is [pre, K, post]: one fixed transpose.
-        var axisPlus1 = Op("Add", [axis1, Ints(1)]);
-        var pre = Prod(Op("Concat", [Ints(1), Op("Slice", [shape, Ints(0), axis1, Ints(0)])], Attribute.Int("axis", 0)));
-        var post = Prod(Op("Concat", [Ints(1), Op("Slice", [shape, axisPlus1, Ints(long.MaxValue), Ints(0)])], Attribute.Int("axis", 0)));
-        var r3 = Op("Concat", [pre, post, k], Attribute.Int("axis", 0));
-        var cube = Op("Reshape", [weights, r3]);
-        var turned = Op("Transpose", [cube], Attribute.Ints("perm", [0, 2, 1]));
-        var w = Op("Reshape", [turned, shape]);
         body.Rename(w, "W");
         body.Outputs.Add(w);
         return f;

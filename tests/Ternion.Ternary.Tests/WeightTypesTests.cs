@@ -3,6 +3,9 @@ using Ternion.Backends;
 using Ternion.Backends.Verification;
 using Ternion.IR;
 using Ternion.IR.Serialization;
+using Ternion.IR.Ternary;
+using Ternion.Passes;
+using Ternion.Passes.Ternary;
 using Ternion.TestSupport;
 
 namespace Ternion.Ternary.Tests;
@@ -53,5 +56,49 @@ public class WeightTypesTests
             Assert.Equal(t.Dims, b[name].Dims);
             Assert.True(x.Span.SequenceEqual(y.Span), $"{name} differs after folding");
         }
+    }
+
+    /// <summary>
+    /// The fallback body itself, run by ONNX Runtime without folding, for every form it is written
+    /// in (opsets 13 and 14 pick the scale with Where, 15 on use CastLike) on a rank-3 weight packed
+    /// along its middle axis, so channels span the dims before and after it; per-channel and
+    /// per-tensor scales. Expected: trit times its channel's scale, computed here from the trits.
+    /// </summary>
+    [Theory]
+    [InlineData(13, true)]
+    [InlineData(14, false)]
+    [InlineData(15, true)]
+    [InlineData(21, false)]
+    public void TheFallbackBodyDecodesARank3WeightAlongItsMiddleAxisInEveryOpset(int opset, bool perChannel)
+    {
+        long[] shape = [2, 333, 3];
+        var layout = new TernaryLayout(shape, 1);
+        var rng = new Random(opset);
+        var trits = new int[6, 333]; // [channel = p * 3 + q, k]
+        for (int c = 0; c < 6; c++) for (int k = 0; k < 333; k++) trits[c, k] = rng.Next(3) - 1;
+        float[] scales = perChannel ? [0.5f, 0.25f, 1.5f, 0.125f, 2f, 0.75f] : [0.375f];
+        float ScaleOf(int c) => scales[perChannel ? c : 0];
+        var values = new float[2 * 333 * 3];
+        for (int p = 0; p < 2; p++) for (int k = 0; k < 333; k++) for (int q = 0; q < 3; q++)
+            values[(p * 333 + k) * 3 + q] = trits[p * 3 + q, k] * ScaleOf(p * 3 + q);
+        var packed = new byte[layout.PackedBytes];
+        var result = perChannel ? TernaryCodec.Encode(values, layout, scales, packed) : TernaryCodec.Encode(values, layout, scales[0], packed);
+        Assert.True(result.Succeeded, result.Describe("W", layout));
+
+        var g = new Graph { Name = "decode" };
+        var model = new Model(g) { IrVersion = 9, ProducerName = "ternion-tests" };
+        model.OpsetImports.Add(new OpsetId("", opset));
+        model.OpsetImports.Add(new OpsetId(TernaryDecodeOp.Domain, 1));
+        var pv = g.AddInitializer(new Tensor("packed", DataType.UInt8, [layout.M, layout.RowBytes], new MemoryTensorData(packed)));
+        var sv = g.AddInitializer(Tensor.FromArray("scale", DataType.Float, perChannel ? [6] : [], scales));
+        var node = g.Append(TernaryDecodeOp.Create(pv, sv, shape, 1, layout.BlockSize, DataType.Float));
+        g.Rename(node.Output(), "W");
+        g.Outputs.Add(node.Output());
+        model = new PassManager([new AddTernaryDecodeFunction()], new PassManagerOptions { CheckInvariants = true }).Run(model, new PassContext());
+
+        var ort = OrtRunner.Run(ModelSerializer.ToBytes(model), new Dictionary<string, RunValue>(),
+            new OrtRunOptions { Optimization = GraphOptimizationLevel.ORT_DISABLE_ALL }).Single().Value;
+        Assert.Equal(shape, ort.Dims);
+        Assert.Equal(values, ort.ToArray<float>());
     }
 }
