@@ -94,7 +94,8 @@ public sealed class LowerFlexAttention : InPlacePass
     /// <summary>
     /// True when the node is exactly ONNX's Attention with is_causal=1: element-wise form, no score or
     /// prob modifier, a mask_mod that is q_idx >= kv_idx (upper-left aligned, so no row is fully
-    /// masked) with the default -inf mask value, float32 throughout, as many K/V heads as Q heads, and
+    /// masked) with the default -inf mask value, float32 throughout, K/V heads equal to or dividing the
+    /// Q heads (grouped-query attention), and
     /// a graph that already imports default-domain opset 23 or later (the opset is never raised for
     /// this: that would change what the graph's other ops mean). ONNX Runtime runs that op with a
     /// fused kernel, faster than the MatMul/Softmax form (bench/flexattention.md).
@@ -104,7 +105,10 @@ public sealed class LowerFlexAttention : InPlacePass
         if (opset < 23 || call.Form != FlexForm.ElementWise) return false;
         if (call.ScoreMod is not null || call.ProbMod is not null || call.MaskMod is not { } mask) return false;
         if (call.T != DataType.Float || call.SoftmaxPrecision != DataType.Float || !float.IsNegativeInfinity(call.MaskValue)) return false;
-        if (FlexAttentionCall.StaticDim(call.Q, 1) is not long hq || FlexAttentionCall.StaticDim(call.K, 1) is not long hk || hq != hk) return false;
+        // Grouped heads (enable_gqa): Attention shares each K/V head with a contiguous group of query
+        // heads, as FlexAttention does; the counts must be known to know they divide.
+        if (FlexAttentionCall.StaticDim(call.Q, 1) is not long hq || FlexAttentionCall.StaticDim(call.K, 1) is not long hk || hk == 0 || hq % hk != 0) return false;
+        if (hq != hk && !call.EnableGqa) return false;
         if (mask.Nodes.Count != 1 || mask.Initializers.Count != 0 || mask.Inputs.Count != 4) return false;
         var n = mask.Nodes.First();
         if (n.DomainName != "" || n.Inputs.Count != 2 || n.Outputs.Count != 1 || n.Attributes.Count != 0) return false;

@@ -34,15 +34,18 @@ public class AttentionOpTests(ITestOutputHelper output)
     }
 
     [Theory]
-    [InlineData(2, 5, 5, null, false)]
-    [InlineData(1, 3, 7, null, false)]
-    [InlineData(1, 7, 3, 0.3, false)]
-    [InlineData(2, 6, 6, 0.3, true)]
-    public void ExactlyCausalBecomesTheAttentionOpAndMatchesTheReference(int b, int l, int s, double? scale, bool lessOrEqualForm)
+    [InlineData(2, 4, 5, 5, null, false)]
+    [InlineData(1, 4, 3, 7, null, false)]
+    [InlineData(1, 4, 7, 3, 0.3, false)]
+    [InlineData(2, 4, 6, 6, 0.3, true)]
+    [InlineData(2, 2, 5, 5, null, false)] // grouped-query: 4 query heads share 2 K/V heads
+    [InlineData(1, 1, 6, 4, 0.3, true)]   // multi-query: one K/V head
+    public void ExactlyCausalBecomesTheAttentionOpAndMatchesTheReference(int b, int hkv, int l, int s, double? scale, bool lessOrEqualForm)
     {
-        var p = new Problem(b, 4, 4, l, s, 8, 8);
-        var fm = Causal(p, lessOrEqualForm, extra: scale is double sc ? [Attribute.Float("scale", (float)sc)] : []);
-        var report = new FlexCheck(output).Run($"causal L={l} S={s}", fm, p,
+        var p = new Problem(b, 4, hkv, l, s, 8, 8);
+        Attribute[] extra = [.. scale is double sc ? [Attribute.Float("scale", (float)sc)] : Array.Empty<Attribute>(), .. hkv != 4 ? [Attribute.Int("enable_gqa", 1)] : Array.Empty<Attribute>()];
+        var fm = Causal(p, lessOrEqualForm, extra: extra);
+        var report = new FlexCheck(output).Run($"causal L={l} S={s} Hkv={hkv}", fm, p,
             (qq, kk, vv) => Compute(p, qq, kk, vv, scale: scale, mask: (_, _, i, j) => i >= j));
         Assert.Equal("attention-op", report.FlexAttention.Single().Result);
     }
@@ -56,7 +59,7 @@ public class AttentionOpTests(ITestOutputHelper output)
         Assert.Equal("lowered", ResultOf(Causal(p, opset: 22)));
         Assert.Equal("lowered", ResultOf(Causal(p, t: DataType.Float16)));
         Assert.Equal("lowered", ResultOf(Causal(p, extra: Attribute.Float("mask_value", -1e9f))));
-        Assert.Equal("lowered", ResultOf(Causal(new Problem(1, 4, 2, 5, 5, 8, 8), extra: Attribute.Int("enable_gqa", 1))));
+        Assert.Equal("attention-op", ResultOf(Causal(new Problem(1, 4, 2, 5, 5, 8, 8), extra: Attribute.Int("enable_gqa", 1))));
 
         // q_idx > kv_idx masks the diagonal too: the first row is fully masked, not causal.
         var strict = new FlexModel(F, p.B, p.Hq, p.Hkv, p.L, p.S, p.E, p.Ev);
