@@ -101,17 +101,9 @@ internal static unsafe class TernaryStridedKernels
     private static Vector256<uint> EncodeColumn<T>(T* p, long inner, int tiles, ulong* out8, Vector256<uint> S, Vector256<uint> N) where T : unmanaged
     {
         var unmatched = Vector256<uint>.Zero;
-        var w3 = Vector256.Create(3); var w9 = Vector256.Create(9); var w27 = Vector256.Create(27); var w81 = Vector256.Create(81);
-        var bias = Vector128.Create((byte)121);
         for (int t = 0; t < tiles; t++, p += 8)
         {
-            var sum = Term(Load8(p), S, N, ref unmatched);
-            sum = Avx2.Add(sum, Avx2.MultiplyLow(Term(Load8(p + inner), S, N, ref unmatched), w3));
-            sum = Avx2.Add(sum, Avx2.MultiplyLow(Term(Load8(p + 2 * inner), S, N, ref unmatched), w9));
-            sum = Avx2.Add(sum, Avx2.MultiplyLow(Term(Load8(p + 3 * inner), S, N, ref unmatched), w27));
-            sum = Avx2.Add(sum, Avx2.MultiplyLow(Term(Load8(p + 4 * inner), S, N, ref unmatched), w81));
-            var w = Sse2.PackSignedSaturate(sum.GetLower(), sum.GetUpper());
-            out8[t] = Sse2.Add(Sse2.PackSignedSaturate(w, w).AsByte(), bias).AsUInt64().ToScalar();
+            out8[t] = PackColumn(p, inner, S, N, ref unmatched);
         }
         return unmatched;
     }
@@ -121,21 +113,26 @@ internal static unsafe class TernaryStridedKernels
         where T : unmanaged
     {
         var unmatched = Vector256<uint>.Zero;
-        var w3 = Vector256.Create(3); var w9 = Vector256.Create(9); var w27 = Vector256.Create(27); var w81 = Vector256.Create(81);
-        var bias = Vector128.Create((byte)121);
         var sign = Vector256.Create(Widen(signMask)); var zm = Vector256.Create(Widen(zeroMask));
         for (int t = 0; t < tiles; t++, p += 8, scales += 8)
         {
             var (S, N) = Patterns(Load8(scales), sign, zm);
-            var sum = Term(Load8(p), S, N, ref unmatched);
-            sum = Avx2.Add(sum, Avx2.MultiplyLow(Term(Load8(p + inner), S, N, ref unmatched), w3));
-            sum = Avx2.Add(sum, Avx2.MultiplyLow(Term(Load8(p + 2 * inner), S, N, ref unmatched), w9));
-            sum = Avx2.Add(sum, Avx2.MultiplyLow(Term(Load8(p + 3 * inner), S, N, ref unmatched), w27));
-            sum = Avx2.Add(sum, Avx2.MultiplyLow(Term(Load8(p + 4 * inner), S, N, ref unmatched), w81));
-            var w = Sse2.PackSignedSaturate(sum.GetLower(), sum.GetUpper());
-            out8[t] = Sse2.Add(Sse2.PackSignedSaturate(w, w).AsByte(), bias).AsUInt64().ToScalar();
+            out8[t] = PackColumn(p, inner, S, N, ref unmatched);
         }
         return unmatched;
+    }
+
+    /// <summary>The 8 bytes of one tile: five rows' trits weighted 1, 3, 9, 27, 81 and shifted by 121.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static ulong PackColumn<T>(T* p, long inner, Vector256<uint> S, Vector256<uint> N, ref Vector256<uint> unmatched) where T : unmanaged
+    {
+        var sum = Term(Load8(p), S, N, ref unmatched);
+        sum = Avx2.Add(sum, Avx2.MultiplyLow(Term(Load8(p + inner), S, N, ref unmatched), Vector256.Create(3)));
+        sum = Avx2.Add(sum, Avx2.MultiplyLow(Term(Load8(p + 2 * inner), S, N, ref unmatched), Vector256.Create(9)));
+        sum = Avx2.Add(sum, Avx2.MultiplyLow(Term(Load8(p + 3 * inner), S, N, ref unmatched), Vector256.Create(27)));
+        sum = Avx2.Add(sum, Avx2.MultiplyLow(Term(Load8(p + 4 * inner), S, N, ref unmatched), Vector256.Create(81)));
+        var w = Sse2.PackSignedSaturate(sum.GetLower(), sum.GetUpper());
+        return Sse2.Add(Sse2.PackSignedSaturate(w, w).AsByte(), Vector128.Create((byte)121)).AsUInt64().ToScalar();
     }
 
     private static bool EncodeColumnsScalar<T>(T* slab, long inner, long k0, int len, long i, int colFrom, int colTo, byte* row,
