@@ -11,15 +11,19 @@ internal static partial class NativeOps
     private struct FMul : IBinary<float> { public static float Apply(float a, float b) => a * b; }
     private struct FDiv : IBinary<float> { public static float Apply(float a, float b) => a / b; }
     private struct FMod : IBinary<float> { public static float Apply(float a, float b) => a % b; }
-    private struct FMin : IBinary<float> { public static float Apply(float a, float b) => Math.Min(a, b); }
-    private struct FMax : IBinary<float> { public static float Apply(float a, float b) => Math.Max(a, b); }
+    private struct FMin : IBinary<float> { public static float Apply(float a, float b) => SignedZeros(a, b) ? throw ZeroTie() : Math.Min(a, b); }
+    private struct FMax : IBinary<float> { public static float Apply(float a, float b) => SignedZeros(a, b) ? throw ZeroTie() : Math.Max(a, b); }
     private struct DAdd : IBinary<double> { public static double Apply(double a, double b) => a + b; }
     private struct DSub : IBinary<double> { public static double Apply(double a, double b) => a - b; }
     private struct DMul : IBinary<double> { public static double Apply(double a, double b) => a * b; }
     private struct DDiv : IBinary<double> { public static double Apply(double a, double b) => a / b; }
     private struct DMod : IBinary<double> { public static double Apply(double a, double b) => a % b; }
-    private struct DMin : IBinary<double> { public static double Apply(double a, double b) => Math.Min(a, b); }
-    private struct DMax : IBinary<double> { public static double Apply(double a, double b) => Math.Max(a, b); }
+    private struct DMin : IBinary<double> { public static double Apply(double a, double b) => a == 0 && b == 0 && double.IsNegative(a) != double.IsNegative(b) ? throw ZeroTie() : Math.Min(a, b); }
+    private struct DMax : IBinary<double> { public static double Apply(double a, double b) => a == 0 && b == 0 && double.IsNegative(a) != double.IsNegative(b) ? throw ZeroTie() : Math.Max(a, b); }
+
+    /// <summary>-0 against +0: which one min/max returns depends on the implementation's operand order.</summary>
+    private static bool SignedZeros(float a, float b) => a == 0 && b == 0 && float.IsNegative(a) != float.IsNegative(b);
+    private static ConstantEvaluationException ZeroTie() => new("min/max/clip compare -0 with +0, where implementations differ");
     private struct IAdd : IBinary<long> { public static long Apply(long a, long b) => unchecked(a + b); }
     private struct ISub : IBinary<long> { public static long Apply(long a, long b) => unchecked(a - b); }
     private struct IMul : IBinary<long> { public static long Apply(long a, long b) => unchecked(a * b); }
@@ -276,7 +280,11 @@ internal static partial class NativeOps
                 using var v = ToFloatLane(input);
                 var r = ConstTensor.Allocate(DataType.Float, input.Dims);
                 var s = v.As<float>(); var d = r.AsWritable<float>();
-                for (int i = 0; i < d.Length; i++) d[i] = Math.Min(Math.Max(s[i], l), h);
+                for (int i = 0; i < d.Length; i++)
+                {
+                    if (SignedZeros(s[i], l) || SignedZeros(s[i], h)) { r.Dispose(); throw ZeroTie(); }
+                    d[i] = Math.Min(Math.Max(s[i], l), h);
+                }
                 return FromFloatLane(r, input.Type);
             }
             case Lane.Double:
@@ -286,7 +294,11 @@ internal static partial class NativeOps
                 double l = Bound(lo, double.NegativeInfinity), h = Bound(hi, double.PositiveInfinity);
                 var r = ConstTensor.Allocate(DataType.Double, input.Dims);
                 var s = input.As<double>(); var d = r.AsWritable<double>();
-                for (int i = 0; i < d.Length; i++) d[i] = Math.Min(Math.Max(s[i], l), h);
+                for (int i = 0; i < d.Length; i++)
+                {
+                    if (s[i] == 0 && (l == 0 && double.IsNegative(l) != double.IsNegative(s[i]) || h == 0 && double.IsNegative(h) != double.IsNegative(s[i]))) { r.Dispose(); throw ZeroTie(); }
+                    d[i] = Math.Min(Math.Max(s[i], l), h);
+                }
                 return r;
             }
             default:
@@ -321,7 +333,7 @@ internal static partial class NativeOps
                     case "Round": for (int i = 0; i < d.Length; i++) d[i] = MathF.Round(s[i], MidpointRounding.ToEven); break;
                     case "Reciprocal": for (int i = 0; i < d.Length; i++) d[i] = 1f / s[i]; break;
                     case "Sqrt": for (int i = 0; i < d.Length; i++) d[i] = MathF.Sqrt(s[i]); break;
-                    case "Relu": ThrowOnNaN(f); for (int i = 0; i < d.Length; i++) d[i] = Math.Max(s[i], 0f); break;
+                    case "Relu": ThrowOnNaN(f); for (int i = 0; i < d.Length; i++) d[i] = SignedZeros(s[i], 0f) ? throw ZeroTie() : Math.Max(s[i], 0f); break;
                     case "Sign":
                         ThrowOnNaN(f);
                         for (int i = 0; i < d.Length; i++) d[i] = s[i] > 0 ? 1f : s[i] < 0 ? -1f : 0f;
@@ -342,7 +354,7 @@ internal static partial class NativeOps
                     case "Round": for (int i = 0; i < d.Length; i++) d[i] = Math.Round(s[i], MidpointRounding.ToEven); break;
                     case "Reciprocal": for (int i = 0; i < d.Length; i++) d[i] = 1.0 / s[i]; break;
                     case "Sqrt": for (int i = 0; i < d.Length; i++) d[i] = Math.Sqrt(s[i]); break;
-                    case "Relu": ThrowOnNaN(x); for (int i = 0; i < d.Length; i++) d[i] = Math.Max(s[i], 0.0); break;
+                    case "Relu": ThrowOnNaN(x); for (int i = 0; i < d.Length; i++) d[i] = s[i] == 0 && double.IsNegative(s[i]) ? throw ZeroTie() : Math.Max(s[i], 0.0); break;
                     case "Sign": ThrowOnNaN(x); for (int i = 0; i < d.Length; i++) d[i] = s[i] > 0 ? 1 : s[i] < 0 ? -1 : 0; break;
                 }
                 return r;
