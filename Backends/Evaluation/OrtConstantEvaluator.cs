@@ -43,6 +43,7 @@ public sealed class OrtConstantEvaluator : IConstantEvaluator, IDisposable
 
     public IReadOnlyList<ConstTensor>? Evaluate(ConstantCone cone, IReadOnlyList<Value> wanted, Model model, out string? whyNot)
     {
+        CheckIntegerDivisors(cone);
         byte[] bytes;
         List<Value> feeds;
         try { (bytes, feeds) = ConeModel(cone, wanted, model); }
@@ -61,6 +62,29 @@ public sealed class OrtConstantEvaluator : IConstantEvaluator, IDisposable
     }
 
     private static string FirstLine(string s) => s.Split('\n')[0].Trim();
+
+    /// <summary>
+    /// An integer division by zero traps inside ONNX Runtime and ends the process: a cone whose
+    /// integer divisor is zero, or cannot be read before running, is not handed over.
+    /// </summary>
+    private static void CheckIntegerDivisors(ConstantCone cone)
+    {
+        foreach (var n in cone.Nodes)
+        {
+            if (n.OpType is not ("Div" or "Mod") || n.Input(1) is not { } d) continue;
+            var type = ElementTypeInference.Infer(d);
+            if (DataTypes.IsFloatingPoint(type)) continue;
+            var t = d.Initializer ?? (d.Producer is { OpType: "Constant" } c ? c.GetAttribute("value")?.AsTensor : null);
+            if (t is null || t.DataType is not (DataType.Int8 or DataType.UInt8 or DataType.Int16 or DataType.UInt16 or DataType.Int32 or DataType.UInt32 or DataType.Int64 or DataType.UInt64))
+                throw new ConstantEvaluationException($"{n.Describe()}: an integer divisor computed in the graph cannot be checked for zero before ONNX Runtime runs it", undefined: true);
+            using var b = t.Data.Open();
+            int width = DataTypes.BitWidth(t.DataType) / 8;
+            var span = b.Span;
+            for (int i = 0; i + width <= span.Length; i += width)
+                if (span.Slice(i, width).IndexOfAnyExcept((byte)0) < 0)
+                    throw new ConstantEvaluationException($"{n.Describe()}: integer division by zero", undefined: true);
+        }
+    }
 
     /// <summary>Types ORT's C# API cannot hand over as inputs: such tensors stay constants of the cone model.</summary>
     private static bool Feedable(Tensor t) => t.ElementCount > EmbedElements && t.DataType is DataType.Float or DataType.Double or DataType.Float16

@@ -78,5 +78,12 @@ public sealed class ConstTensor : IDisposable
     public override string ToString() => $"{DataTypes.ShortName(Type)}[{string.Join(",", Dims)}]";
 }
 
-/// <summary>A constant cannot be computed (an unsupported case, a value out of range ...): the cone stays as it is.</summary>
-public sealed class ConstantEvaluationException(string message) : Exception(message);
+/// <summary>
+/// A constant cannot be computed: an unsupported case (another evaluator may try), or, with
+/// <see cref="Undefined"/>, a value no implementation defines (an integer division by zero, a cast
+/// out of range): then nobody tries, since a runtime may trap on it, and the cone stays as it is.
+/// </summary>
+public sealed class ConstantEvaluationException(string message, bool undefined = false) : Exception(message)
+{
+    public bool Undefined { get; } = undefined;
+}

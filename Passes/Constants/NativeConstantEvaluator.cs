@@ -14,7 +14,11 @@ public sealed class NativeConstantEvaluator : IConstantEvaluator
 {
     public string Name => "native";
 
-    /// <summary>Whether every node of the cone has a native implementation (data-dependent refusals can still happen).</summary>
+    /// <summary>
+    /// Whether every node of the cone has a native implementation (data-dependent refusals can still
+    /// happen). Evaluate returns null for what it cannot promise, and throws a
+    /// <see cref="ConstantEvaluationException"/> marked undefined for a value nobody defines.
+    /// </summary>
     public static bool CanEvaluate(ConstantCone cone, out string? whyNot)
     {
         foreach (var n in cone.Nodes)
@@ -45,7 +49,8 @@ public sealed class NativeConstantEvaluator : IConstantEvaluator
                 var inputs = n.Inputs.Select(v => v is null ? null : values[v]).ToArray();
                 ConstTensor?[] outputs;
                 try { outputs = NativeOps.Run(n, inputs); }
-                catch (ConstantEvaluationException e) { whyNot = $"{n.Describe()}: {e.Message}"; return null; }
+                catch (ConstantEvaluationException e) when (!e.Undefined) { whyNot = $"{n.Describe()}: {e.Message}"; return null; }
+                catch (ConstantEvaluationException e) { throw new ConstantEvaluationException($"{n.Describe()}: {e.Message}", undefined: true); }
                 for (int i = 0; i < n.Outputs.Count; i++)
                 {
                     var o = n.Outputs[i];

@@ -27,14 +27,21 @@ internal static partial class NativeOps
     private struct IAdd : IBinary<long> { public static long Apply(long a, long b) => unchecked(a + b); }
     private struct ISub : IBinary<long> { public static long Apply(long a, long b) => unchecked(a - b); }
     private struct IMul : IBinary<long> { public static long Apply(long a, long b) => unchecked(a * b); }
-    private struct IDiv : IBinary<long> { public static long Apply(long a, long b) => b == 0 ? throw new ConstantEvaluationException("integer division by zero") : a / b; }
-    private struct IFMod : IBinary<long> { public static long Apply(long a, long b) => b == 0 ? throw new ConstantEvaluationException("integer modulo by zero") : a % b; }
+    private struct IDiv : IBinary<long>
+    {
+        public static long Apply(long a, long b) =>
+            b == 0 ? throw new ConstantEvaluationException("integer division by zero", undefined: true)
+            : b == -1 && a == long.MinValue ? throw new ConstantEvaluationException("the smallest int64 divided by -1", undefined: true)
+            : a / b;
+    }
+    private struct IFMod : IBinary<long> { public static long Apply(long a, long b) => b == 0 ? throw new ConstantEvaluationException("integer modulo by zero", undefined: true) : b == -1 ? 0 : a % b; }
     private struct IMod : IBinary<long>
     {
         // fmod=0: the result takes the divisor's sign (Python's %).
         public static long Apply(long a, long b)
         {
-            if (b == 0) throw new ConstantEvaluationException("integer modulo by zero");
+            if (b == 0) throw new ConstantEvaluationException("integer modulo by zero", undefined: true);
+            if (b == -1) return 0;
             long r = a % b;
             return r != 0 && (r < 0) != (b < 0) ? r + b : r;
         }
@@ -211,7 +218,7 @@ internal static partial class NativeOps
         int limit = width;
         using var lb = ToIntLane(b);
         foreach (var s in lb.As<long>())
-            if (s < 0 || s >= limit) throw new ConstantEvaluationException($"a shift by {s} bits of {DataTypes.ShortName(a.Type)} has no defined result");
+            if (s < 0 || s >= limit) throw new ConstantEvaluationException($"a shift by {s} bits of {DataTypes.ShortName(a.Type)} has no defined result", undefined: true);
         var od = BroadcastDims(a.Dims, b.Dims);
         return IntBinary(a, b, od, left ? Broadcast<long, IShl> : Broadcast<long, IShr>);
     }

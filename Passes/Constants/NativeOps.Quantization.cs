@@ -45,7 +45,7 @@ internal static partial class NativeOps
                     if (double.IsNaN(v) || v <= lo - 1.0 || v >= hi + 1.0)
                     {
                         r.Dispose();
-                        throw new ConstantEvaluationException($"casting {v} to {DataTypes.ShortName(to)} is out of range");
+                        throw new ConstantEvaluationException($"casting {v} to {DataTypes.ShortName(to)} is out of range", undefined: true);
                     }
                     d[i] = (long)Math.Truncate(v);
                 }

@@ -91,8 +91,9 @@ internal static class ConeSource
         var escaping = cone.Escaping;
         var wanted = new List<Value> { root };
         wanted.AddRange(escaping);
-        var values = ctx.ConstantEvaluator.Evaluate(cone, wanted, model, out var whyNot);
-        if (values is null) return new Outcome { Rejected = $"its {Describe(cone)} cannot be computed at compile time ({whyNot})" };
+        IReadOnlyList<ConstTensor>? values;
+        try { values = ctx.ConstantEvaluator.Evaluate(cone, wanted, model, out var whyNot) ?? throw new ConstantEvaluationException(whyNot ?? "no evaluator computes it"); }
+        catch (ConstantEvaluationException e) { return new Outcome { Rejected = $"its {Describe(cone)} cannot be computed at compile time ({e.Message})" }; }
         try
         {
             var w = values[0];
