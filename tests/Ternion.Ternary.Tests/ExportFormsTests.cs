@@ -247,6 +247,32 @@ public class ExportFormsTests
         Assert.Single(compiled.AllNodes(), n => n.OpType == "DequantizeLinear"); // the decoy's
     }
 
+    [Fact]
+    public void CandidatesAreCountedByFormFromTheStructureAlone()
+    {
+        // Every weight points into a data file that does not exist: reading any byte would throw.
+        using var dir = new TempDir("candidates");
+        var m = new FormModel(k: 1 << 20);
+        var f = m.Forms;
+        Value External(string name, DataType t, long[] dims, long offset)
+        {
+            long bytes = DataTypes.ByteCount(t, Tensor.ElementCountOf(dims));
+            return m.Graph.AddInitializer(new Tensor(name, t, dims, new ExternalTensorData(dir.File("w.bin"), "w.bin", offset, bytes, null)), name);
+        }
+        int k = m.Rows;
+        m.Output(f.OnlineQuantizedLinear(m.X, External("master", DataType.Float, [N, k], 0), "q", new OnlineQuant()), "y1");
+        m.Output(f.MatMul(m.X, f.UnpackedWeight(External("packed", DataType.UInt8, [N / 4, k], 1L << 30), "u", UnpackStyle.BitOps)), "y2");
+        m.Output(f.MatMul(m.X, f.CastWeight(External("half", DataType.Float16, [k, N], 1L << 30))), "y3");
+        m.Output(f.MatMul(m.X, External("plain", DataType.Float, [k, N], 0)), "y4");
+        m.Output(f.MatMul(m.X, f.Dequantize(External("int8", DataType.Int8, [k, N], 0), m.Floats("s", [], [0.1f]), null)), "y5");
+        var counts = Ternion.Passes.Ternary.Sources.WeightCandidates.ByForm(m.Model);
+        Assert.False(File.Exists(dir.File("w.bin")));
+        Assert.Equal(new SortedDictionary<string, int>(StringComparer.Ordinal)
+        {
+            ["dequantize-linear"] = 1, ["initializer"] = 1, ["packed-uint8"] = 1, ["weight-subgraph"] = 2,
+        }, counts);
+    }
+
     private static byte[] PackNibbles(IEnumerable<int> values)
     {
         var v = values.ToArray();
