@@ -44,6 +44,8 @@ public sealed class PackTernaryWeights : IPass
             var decode = TernaryDecodeOp.Create(packed, scale, w.Shape, w.Axis, bs, w.Type,
                 w.NBitsNode is null ? "" : g.Names.Fresh($"{name}.dequantized"));
 
+            // The MatMulNBits' stored inputs, read before the node goes (removing it clears its inputs).
+            var nbitsLeaves = w.NBitsNode?.Inputs.OfType<Value>().Where(v => v.IsInitializer).ToList();
             if (w.NBitsNode is { } nbits) ReplaceMatMulNBits(g, nbits, decode);
             else if (Replace(g, w, decode) is { } pending) renames.Add((g, decode.Output(), pending));
 
@@ -58,7 +60,7 @@ public sealed class PackTernaryWeights : IPass
                 retired.AddRange(cone.Nodes);
                 leaves.AddRange(cone.Leaves);
             }
-            else if (w.NBitsNode is not null) leaves.AddRange(w.NBitsNode.Inputs.OfType<Value>().Where(v => v.IsInitializer));
+            else if (nbitsLeaves is not null) leaves.AddRange(nbitsLeaves);
             else leaves.Add(w.Source);
 
             context.Report.TernaryWeights.Add(new TernaryWeightEntry

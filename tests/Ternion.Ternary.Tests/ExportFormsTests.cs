@@ -159,6 +159,8 @@ public class ExportFormsTests
         Assert.Equal("per-channel", r.TernaryWeights.Single(w => w.SourceTensor == "b.weight").ScaleKind);
         Assert.All(r.TernaryWeights, w => Assert.Equal("float32", w.DType));
         Assert.Matches(@"^'.*' computed from it: .*1 of 33,600 elements is not 0 or ±0\.0375", Assert.Single(r.Rejected, x => x.Name == "decoy.weight").Reason);
+        // The low-precision tensors went with their casts; the decoy's stays.
+        Assert.Equal(["decoy.weight"], compiled.Graph.Initializers.Where(v => v.Initializer!.DataType is DataType.Float16 or DataType.BFloat16).Select(v => v.Name));
     }
 
     [Theory]
@@ -191,6 +193,8 @@ public class ExportFormsTests
         Assert.Equal("matmulnbits", decoy.Source);
         Assert.Contains("not ternary", decoy.Reason);
         Assert.Equal(target == "ort-nbits" ? 5 : 1, compiled.AllNodes().Count(n => n.OpType == "MatMulNBits"));
+        // The quantized blobs and scales went with their nodes; the decoy's stay.
+        Assert.Equal(["decoy.qweight", "decoy.scales"], compiled.Graph.Initializers.Select(v => v.Name).Where(n => n.EndsWith(".qweight") || n.EndsWith(".scales") || n.EndsWith(".qzeros")).Order(StringComparer.Ordinal));
         if (target == "folded")
         {
             // The folded weight is the dequantized one exactly: (q - zp) * scale for every element.
@@ -245,6 +249,7 @@ public class ExportFormsTests
         Assert.All(r.TernaryWeights.Where(w => w.SourceTensor != "a.q"), w => Assert.Equal("per-channel", w.ScaleKind));
         Assert.Equal("dequantize-linear", Assert.Single(r.Rejected, x => x.Name == "decoy.q").Source);
         Assert.Single(compiled.AllNodes(), n => n.OpType == "DequantizeLinear"); // the decoy's
+        Assert.Equal(["decoy.q"], compiled.Graph.Initializers.Select(v => v.Name).Where(n => n.EndsWith(".q")));
     }
 
     [Fact]
