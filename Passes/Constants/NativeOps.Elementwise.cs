@@ -125,6 +125,8 @@ internal static partial class NativeOps
         }
     }
 
+    internal static ConstTensor Divide(ConstTensor a, ConstTensor b) => Arithmetic("Div", a, b);
+
     private static ConstTensor Arithmetic(string op, ConstTensor a, ConstTensor b)
     {
         if (a.Type != b.Type) throw new ConstantEvaluationException($"{op} of {DataTypes.ShortName(a.Type)} and {DataTypes.ShortName(b.Type)}");

@@ -14,7 +14,8 @@ internal static partial class NativeOps
     private static readonly HashSet<string> Unary = ["Abs", "Neg", "Floor", "Ceil", "Round", "Reciprocal", "Sqrt", "Sign", "Relu"];
     private static readonly HashSet<string> Binary = ["Add", "Sub", "Mul", "Div", "Mod", "BitwiseAnd", "BitwiseOr", "BitwiseXor", "BitShift"];
     private static readonly HashSet<string> Layout = ["Identity", "Reshape", "Flatten", "Squeeze", "Unsqueeze", "Transpose", "Concat", "Expand", "Slice", "Gather"];
-    private static readonly HashSet<string> Other = ["Min", "Max", "Clip", "Cast", "CastLike", "Constant", "Shape", "Size", "ConstantOfShape", "DequantizeLinear", "BitwiseNot"];
+    private static readonly HashSet<string> Other = ["Min", "Max", "Clip", "Cast", "CastLike", "Constant", "Shape", "Size", "ConstantOfShape", "DequantizeLinear", "BitwiseNot",
+        "ReduceSum", "ReduceMean", "ReduceMax", "ReduceMin"];
 
     public static bool Supports(Node n, out string? why)
     {
@@ -22,7 +23,7 @@ internal static partial class NativeOps
         if (n.DomainName.Length != 0) { why = "not an ONNX-domain operator"; return false; }
         if (Unary.Contains(n.OpType) || Binary.Contains(n.OpType) || Layout.Contains(n.OpType) || Other.Contains(n.OpType)) return true;
         why = n.OpType.StartsWith("Reduce", StringComparison.Ordinal)
-            ? "a reduction: its result depends on the runtime's order of additions"
+            ? "a reduction whose order of additions is the runtime's own"
             : $"{n.OpType} has no native evaluation";
         return false;
     }
@@ -57,6 +58,10 @@ internal static partial class NativeOps
             "Size" => [ConstTensor.FromArray(DataType.Int64, [], new[] { In(0).ElementCount })],
             "ConstantOfShape" => [ConstantOfShape(n, In(0))],
             "DequantizeLinear" => [Dequantize(n, In(0), In(1), x.Length > 2 ? x[2] : null)],
+            "ReduceSum" => [ReduceSumOrMean(n, x, mean: false)],
+            "ReduceMean" => [ReduceSumOrMean(n, x, mean: true)],
+            "ReduceMax" => [ReduceExtreme(n, x, max: true)],
+            "ReduceMin" => [ReduceExtreme(n, x, max: false)],
             _ => throw new ConstantEvaluationException($"{n.OpType} has no native evaluation"),
         };
     }

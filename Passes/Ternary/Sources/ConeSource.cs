@@ -91,6 +91,7 @@ internal static class ConeSource
         var escaping = cone.Escaping;
         var wanted = new List<Value> { root };
         wanted.AddRange(escaping);
+        var clock = System.Diagnostics.Stopwatch.StartNew();
         IReadOnlyList<ConstTensor>? values;
         try { values = ctx.ConstantEvaluator.Evaluate(cone, wanted, model, out var whyNot) ?? throw new ConstantEvaluationException(whyNot ?? "no evaluator computes it"); }
         catch (ConstantEvaluationException e) { return new Outcome { Rejected = $"its {Describe(cone)} cannot be computed at compile time ({e.Message})" }; }
@@ -103,6 +104,7 @@ internal static class ConeSource
             long n = w.ElementCount;
             if (n < ctx.Options.MinElements) return new Outcome { Rejected = $"{n:N0} elements, fewer than --min-elements {ctx.Options.MinElements:N0}" };
             if (n == 0) return new Outcome { Rejected = "has no elements" };
+            double evaluated = clock.Elapsed.TotalMilliseconds;
             var scan = TernaryScan.Scan(w.Bytes, w.Type, w.Dims, axis.Value);
             if (!scan.IsTernary) return new Outcome { Rejected = $"{Describe(cone)}: {scan.Reason}" };
             var layout = new TernaryLayout(w.Dims, axis.Value, ctx.Options.BlockSize);
@@ -132,7 +134,7 @@ internal static class ConeSource
                     PerTensor = scan.PerTensor, ScaleBits = scan.ScaleBits, Packed = packed, Cone = cone, Materialize = materialize,
                     SourceKind = c.Kind, SourceOps = cone.OpTypes, OriginalBytes = leaf.Initializer?.ByteLength ?? 0,
                 },
-                Log = $"{DataTypes.ShortName(w.Type)}[{string.Join(",", w.Dims)}] axis {axis}, {(scan.PerTensor ? "per-tensor" : "per-channel")} scale, {materialize.Count} value(s) folded to constants",
+                Log = $"{DataTypes.ShortName(w.Type)}[{string.Join(",", w.Dims)}] axis {axis}, {(scan.PerTensor ? "per-tensor" : "per-channel")} scale, {materialize.Count} value(s) folded to constants; evaluated in {evaluated:F0} ms, scanned and packed in {clock.Elapsed.TotalMilliseconds - evaluated:F0} ms",
             };
         }
         catch (ConstantEvaluationException e)
