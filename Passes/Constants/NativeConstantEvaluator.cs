@@ -94,12 +94,14 @@ public sealed class NativeConstantEvaluator : IConstantEvaluator
             foreach (var n in cone.Nodes)
             {
                 var inputs = n.Inputs.Select(v => v is null ? null : values[v]).ToArray();
+                // An input this node reads last (once, not asked for) may lend its buffer to the result.
+                var consumable = n.Inputs.Select(v => v is not null && pending[v] == 1 && !keep.Contains(v)).ToArray();
                 ConstTensor?[] outputs;
                 try
                 {
                     outputs = fused.TryGetValue(n, out var f)
-                        ? [NativeOps.Divide(inputs[1 - f.ReciprocalInput]!, values[f.Divisor])]
-                        : NativeOps.Run(n, inputs);
+                        ? [NativeOps.Divide(inputs[1 - f.ReciprocalInput]!, values[f.Divisor], consumable[1 - f.ReciprocalInput])]
+                        : NativeOps.Run(n, inputs, consumable);
                 }
                 catch (ConstantEvaluationException e) when (!e.Undefined) { whyNot = $"{n.Describe()}: {e.Message}"; return null; }
                 catch (ConstantEvaluationException e) { throw new ConstantEvaluationException($"{n.Describe()}: {e.Message}", undefined: true); }

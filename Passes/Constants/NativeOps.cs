@@ -28,19 +28,22 @@ internal static partial class NativeOps
         return false;
     }
 
-    public static ConstTensor?[] Run(Node n, ConstTensor?[] x)
+    /// <param name="consumable">Per input: this node is its last reader, so a float32 element-wise
+    /// result may be written into its buffer instead of a new one (no allocation, no page faults).</param>
+    public static ConstTensor?[] Run(Node n, ConstTensor?[] x, bool[]? consumable = null)
     {
         ConstTensor In(int i) => i < x.Length && x[i] is { } t ? t : throw new ConstantEvaluationException($"input {i} is missing");
+        bool Own(int i) => consumable is not null && i < consumable.Length && consumable[i];
         return n.OpType switch
         {
-            "Abs" or "Neg" or "Floor" or "Ceil" or "Round" or "Reciprocal" or "Sqrt" or "Sign" or "Relu" => [UnaryOp(n.OpType, In(0))],
-            "Add" or "Sub" or "Mul" or "Div" => [Arithmetic(n.OpType, In(0), In(1))],
+            "Abs" or "Neg" or "Floor" or "Ceil" or "Round" or "Reciprocal" or "Sqrt" or "Sign" or "Relu" => [UnaryOp(n.OpType, In(0), Own(0))],
+            "Add" or "Sub" or "Mul" or "Div" => [Arithmetic(n.OpType, In(0), In(1), Own(0), Own(1))],
             "Mod" => [Modulo(In(0), In(1), n.GetInt("fmod", 0) != 0)],
             "BitwiseAnd" or "BitwiseOr" or "BitwiseXor" => [Bitwise(n.OpType, In(0), In(1))],
             "BitwiseNot" => [BitwiseNot(In(0))],
             "BitShift" => [Shift(In(0), In(1), n.GetString("direction") ?? throw new ConstantEvaluationException("BitShift has no direction"))],
             "Min" or "Max" => [MinMax(n.OpType == "Max", x.OfType<ConstTensor>().ToArray())],
-            "Clip" => [Clip(n, x)],
+            "Clip" => [Clip(n, x, Own(0))],
             "Cast" => [Cast(In(0), (DataType)n.GetInt("to", 0))],
             "CastLike" => [Cast(In(0), In(1).Type)],
             "Constant" => [Constant(n)],
