@@ -215,6 +215,20 @@ internal static partial class NativeOps
     {
         if (a.Type != b.Type || LaneOf(a.Type) != Lane.Int || a.Type == DataType.Bool)
             throw new ConstantEvaluationException($"{op} of {DataTypes.ShortName(a.Type)} and {DataTypes.ShortName(b.Type)}");
+        if (a.Type == DataType.UInt8 && b.ElementCount == 1)
+        {
+            // Bytes against one byte (unpacking packed weights): no detour through 64-bit lanes.
+            byte m = b.Bytes[0];
+            var r = ConstTensor.Allocate(DataType.UInt8, a.Dims);
+            var src = a.Bytes; var dst = r.Writable;
+            switch (op)
+            {
+                case "BitwiseAnd": for (int i = 0; i < dst.Length; i++) dst[i] = (byte)(src[i] & m); break;
+                case "BitwiseOr": for (int i = 0; i < dst.Length; i++) dst[i] = (byte)(src[i] | m); break;
+                default: for (int i = 0; i < dst.Length; i++) dst[i] = (byte)(src[i] ^ m); break;
+            }
+            return b.Dims.Length <= a.Dims.Length ? r : r.Reshaped(BroadcastDims(a.Dims, b.Dims));
+        }
         var od = BroadcastDims(a.Dims, b.Dims);
         return IntBinary(a, b, od, op switch { "BitwiseAnd" => Broadcast<long, IAnd>, "BitwiseOr" => Broadcast<long, IOr>, _ => Broadcast<long, IXor> });
     }
@@ -244,6 +258,15 @@ internal static partial class NativeOps
         foreach (var s in lb.As<long>())
             if (s < 0 || s >= limit) throw new ConstantEvaluationException($"a shift by {s} bits of {DataTypes.ShortName(a.Type)} has no defined result", undefined: true);
         var od = BroadcastDims(a.Dims, b.Dims);
+        if (a.Type == DataType.UInt8 && b.ElementCount == 1 && od.AsSpan().SequenceEqual(a.Dims))
+        {
+            int sh = b.Bytes[0];
+            var r = ConstTensor.Allocate(DataType.UInt8, od);
+            var src = a.Bytes; var dst = r.Writable;
+            if (left) for (int i = 0; i < dst.Length; i++) dst[i] = (byte)(src[i] << sh);
+            else for (int i = 0; i < dst.Length; i++) dst[i] = (byte)(src[i] >> sh);
+            return r;
+        }
         return IntBinary(a, b, od, left ? Broadcast<long, IShl> : Broadcast<long, IShr>);
     }
 
