@@ -105,9 +105,16 @@ public sealed class NativeConstantEvaluator : IConstantEvaluator
                 }
                 catch (ConstantEvaluationException e) when (!e.Undefined) { whyNot = $"{n.Describe()}: {e.Message}"; return null; }
                 catch (ConstantEvaluationException e) { throw new ConstantEvaluationException($"{n.Describe()}: {e.Message}", undefined: true); }
-                for (int i = 0; i < n.Outputs.Count; i++)
+                // A node may declare more outputs than its operator has (a malformed model): not evaluable.
+                if (n.Outputs.Skip(outputs.Length).Any(o => o is not null))
                 {
-                    var o = n.Outputs[i];
+                    foreach (var t in outputs) t?.Dispose();
+                    whyNot = $"{n.Describe()} declares {n.Outputs.Count} outputs; {n.OpType} has {outputs.Length}";
+                    return null;
+                }
+                for (int i = 0; i < outputs.Length; i++)
+                {
+                    var o = i < n.Outputs.Count ? n.Outputs[i] : null;
                     if (o is null) { outputs[i]?.Dispose(); continue; }
                     values[o] = outputs[i] ?? throw new ConstantEvaluationException($"{n.Describe()} computed no output {i}");
                 }

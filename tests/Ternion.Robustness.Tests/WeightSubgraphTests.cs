@@ -43,6 +43,7 @@ public class WeightSubgraphTests(ITestOutputHelper log)
         "an integer divisor computed in the graph, behind a reduction",
         "an operator the runtime refuses in this opset",
         "a scalar expanded to terabytes",
+        "a node declaring more outputs than its operator has",
     };
 
     private static (Model Model, string Leaf, string Fragment) Build(string name) => name switch
@@ -91,6 +92,12 @@ public class WeightSubgraphTests(ITestOutputHelper log)
             return Op(g, "Slice", [Op(g, "ReduceL2", [big, axes], Attribute.Int("keepdims", 1)), g.AddInitializer(Tensor.FromArray(null, DataType.Int64, [1], new[] { 0L }), "s0"),
                 g.AddInitializer(Tensor.FromArray(null, DataType.Int64, [1], new[] { (long)K }), "s1")]);
         }), "w.shape", "allocate"),
+        // Found by the fuzzer: Neg with two outputs. Neither evaluator can compute it (ORT refuses to load it).
+        "a node declaring more outputs than its operator has" => (Linear(g =>
+        {
+            var w = g.AddInitializer(Tensor.FromArray("w", DataType.Float, [K, N], Enumerable.Range(0, K * N).Select(i => (float)(i % 3 - 1)).ToArray()), "w");
+            return g.Append(new Node("", "Neg", [w], 2)).Output(0);
+        }), "w", "declares 2 outputs"),
         _ => throw new ArgumentException(name),
     };
 
