@@ -67,14 +67,14 @@ internal static class PayloadReader
             for (int pos = start; pos < end;)
             {
                 int at = pos;
-                if (!Wire.TryReadTag(data, ref pos, end, out int f, out int wt)) return false;
+                if (!ProtoWire.TryReadTag(data, ref pos, end, out int f, out int wt)) return false;
                 if (f < 32)
                 {
                     if ((seen & (1u << f)) != 0) repeated |= 1u << f;
                     seen |= 1u << f;
                 }
-                if (wt != Wire.LengthDelimitedType) { if (!Wire.TrySkipScalar(data, ref pos, end, wt)) return false; continue; }
-                if (!Wire.TryReadLength(data, ref pos, end, out int length)) return false;
+                if (wt != ProtoWire.LengthDelimitedType) { if (!ProtoWire.TrySkipScalar(data, ref pos, end, wt)) return false; continue; }
+                if (!ProtoWire.TryReadLength(data, ref pos, end, out int length)) return false;
                 if (length >= Threshold && TensorPayload.IsCandidate(f, out _))
                 {
                     candidates++;

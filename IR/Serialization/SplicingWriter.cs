@@ -112,8 +112,8 @@ internal sealed class SplicingWriter
     private void WriteField(Splice s, Stream output)
     {
         Span<byte> head = stackalloc byte[16];
-        int n = Wire.WriteVarint(head, (ulong)((s.Field << 3) | Wire.LengthDelimitedType));
-        n += Wire.WriteVarint(head[n..], (ulong)s.Length);
+        int n = ProtoWire.WriteVarint(head, (ulong)((s.Field << 3) | ProtoWire.LengthDelimitedType));
+        n += ProtoWire.WriteVarint(head[n..], (ulong)s.Length);
         output.Write(head[..n]);
         long before = output.Position;
         s.WriteBytes(output);
@@ -130,7 +130,7 @@ internal sealed class SplicingWriter
         {
             edits = null;
             if (!byPath.TryGetValue(path.Key(), out var s)) return true;
-            long fieldSize = Wire.VarintSize((ulong)((s.Field << 3) | Wire.LengthDelimitedType)) + Wire.VarintSize((ulong)s.Length) + s.Length;
+            long fieldSize = ProtoWire.VarintSize((ulong)((s.Field << 3) | ProtoWire.LengthDelimitedType)) + ProtoWire.VarintSize((ulong)s.Length) + s.Length;
             edits = [new WireEdit { Position = start + s.HeadSize, InsertLength = fieldSize, Write = o => writer.WriteField(s, o) }];
             Placed++;
             return true;

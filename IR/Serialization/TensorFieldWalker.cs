@@ -4,7 +4,7 @@ using Ternion.IR.Onnx;
 namespace Ternion.IR.Serialization;
 
 /// <summary>Protobuf wire-format primitives, read strictly: anything unusual is reported, not guessed at.</summary>
-internal static class Wire
+internal static class ProtoWire
 {
     public const int VarintType = 0, Fixed64Type = 1, LengthDelimitedType = 2, Fixed32Type = 5;
 
@@ -201,9 +201,9 @@ internal ref struct TensorFieldWalker
             int seen = 0;
             for (int pos = start; pos < end;)
             {
-                if (!Wire.TryReadTag(s, ref pos, end, out int field, out int wt)) return false;
-                if (wt != Wire.LengthDelimitedType) { if (!Wire.TrySkipScalar(s, ref pos, end, wt)) return false; continue; }
-                if (!Wire.TryReadLength(s, ref pos, end, out int length)) return false;
+                if (!ProtoWire.TryReadTag(s, ref pos, end, out int field, out int wt)) return false;
+                if (wt != ProtoWire.LengthDelimitedType) { if (!ProtoWire.TrySkipScalar(s, ref pos, end, wt)) return false; continue; }
+                if (!ProtoWire.TryReadLength(s, ref pos, end, out int length)) return false;
                 pos += length;
                 if (ChildOf(kind, field, out bool repeated) != Kind.None && !repeated)
                 {
@@ -216,10 +216,10 @@ internal ref struct TensorFieldWalker
         occurrences.Clear();
         for (int pos = start; pos < end;)
         {
-            if (!Wire.TryReadTag(s, ref pos, end, out int field, out int wt)) return false;
-            if (wt != Wire.LengthDelimitedType) { if (!Wire.TrySkipScalar(s, ref pos, end, wt)) return false; continue; }
+            if (!ProtoWire.TryReadTag(s, ref pos, end, out int field, out int wt)) return false;
+            if (wt != ProtoWire.LengthDelimitedType) { if (!ProtoWire.TrySkipScalar(s, ref pos, end, wt)) return false; continue; }
             int lengthPos = pos;
-            if (!Wire.TryReadLength(s, ref pos, end, out int length)) return false;
+            if (!ProtoWire.TryReadLength(s, ref pos, end, out int length)) return false;
             int bodyStart = pos, bodyEnd = pos + length;
             pos = bodyEnd;
             var child = ChildOf(kind, field, out bool isRepeated);
@@ -256,7 +256,7 @@ internal static class WireSplicer
             foreach (var c in children)
             {
                 long inner = Measure(c);
-                length += Wire.VarintSize((ulong)inner) - c.LengthSize + inner - (c.End - c.Start);
+                length += ProtoWire.VarintSize((ulong)inner) - c.LengthSize + inner - (c.End - c.Start);
             }
         if (frame.Edits is { } edits)
             foreach (var e in edits) length += e.InsertLength - e.RemoveLength;
@@ -279,7 +279,7 @@ internal static class WireSplicer
             {
                 var c = children![ci++];
                 output.Write(source[pos..c.LengthPos]);
-                output.Write(varint[..Wire.WriteVarint(varint, (ulong)c.NewLength)]);
+                output.Write(varint[..ProtoWire.WriteVarint(varint, (ulong)c.NewLength)]);
                 Emit(source, c, output);
                 pos = c.End;
             }
