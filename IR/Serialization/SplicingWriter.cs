@@ -60,7 +60,6 @@ internal sealed class SplicingWriter
             var data = t.Data;
             splice = new Splice { Stub = stub, Name = t.Name ?? "", Field = TensorPayload.RawData, Length = data.Length, WriteBytes = data.CopyTo };
         }
-        splice.HeadSize = HeadSize(stub, splice.Field);
         _splices.Add(stub, splice);
         return stub;
     }
@@ -86,6 +85,9 @@ internal sealed class SplicingWriter
     /// <summary>Serializes the skeleton of <paramref name="proto"/> (built with <see cref="Inline"/>) and returns the size of the whole file.</summary>
     public long Prepare(ModelProto proto)
     {
+        // Measured on the finished tree: the caller may still change a stub after Inline returns
+        // it (ProtoWriter sets an initializer's name to its value's, which a pass may have renamed).
+        foreach (var s in _splices.Values) s.HeadSize = HeadSize(s.Stub, s.Field);
         _skeleton = proto.ToByteArray();
         var byPath = new Dictionary<string, Splice>(StringComparer.Ordinal);
         TensorPaths.Each(proto, (key, t) =>
@@ -130,6 +132,7 @@ internal sealed class SplicingWriter
         {
             edits = null;
             if (!byPath.TryGetValue(path.Key(), out var s)) return true;
+            if (s.HeadSize > end - start) throw new InvalidOperationException($"tensor '{s.Name}': its fields before the data ({s.HeadSize} bytes) are longer than the whole serialized tensor ({end - start})");
             long fieldSize = ProtoWire.VarintSize((ulong)((s.Field << 3) | ProtoWire.LengthDelimitedType)) + ProtoWire.VarintSize((ulong)s.Length) + s.Length;
             edits = [new WireEdit { Position = start + s.HeadSize, InsertLength = fieldSize, Write = o => writer.WriteField(s, o) }];
             Placed++;
