@@ -18,6 +18,8 @@ public sealed record DecoderShape
     /// <summary>Ternary q/k/v/o/gate/up/down; false writes ordinary dense float weights of the same shapes.</summary>
     public bool Ternary { get; init; } = true;
     public ulong Seed { get; init; } = 1;
+    /// <summary>Tensors as raw_data inside the .onnx file (as exporters write models under 2 GB) instead of in OUT.onnx.data.</summary>
+    public bool Inline { get; init; }
     public int HeadDim => Hidden / Heads;
 }
 
@@ -158,7 +160,7 @@ public static class SyntheticDecoder
     }
 
     public static SaveResult Write(DecoderShape s, string path, int alignment = 4096) =>
-        ModelSerializer.Save(Build(s), path, new SaveOptions { ExternalData = ExternalDataMode.Always, Alignment = alignment });
+        ModelSerializer.Save(Build(s), path, new SaveOptions { ExternalData = s.Inline ? ExternalDataMode.Never : ExternalDataMode.Always, Alignment = alignment });
 }
 
 /// <summary>SplitMix64: a tiny, fast, deterministic generator (the output must not depend on the runtime's Random).</summary>
