@@ -104,6 +104,37 @@ public class InlineTensorTests(ITestOutputHelper output)
             Assert.True(e.Bytes.AsSpan().SequenceEqual(BytesOf(back[e.Name])), $"{e.Name}: bytes differ after the save");
     }
 
+    [Fact]
+    public void TheWriterPlacesEachDataFieldAfterExactlyTheFieldsNumberedBelowIt()
+    {
+        // A TensorProto with every field set (and an unknown one), and for each data field the
+        // size of what Google.Protobuf writes before it, taken from the message descriptor.
+        var t = new TensorProto { DataType = 1, Name = "every field", RawData = ByteString.CopyFrom(1, 2, 3), DocString = "d", DataLocation = TensorProto.Types.DataLocation.Default };
+        t.Dims.AddRange([2, 3]);
+        t.Segment = new TensorProto.Types.Segment { Begin = 1, End = 2 };
+        t.FloatData.AddRange([1f, 2f]);
+        t.Int32Data.AddRange([-1, 3]);
+        t.StringData.Add(ByteString.CopyFromUtf8("s"));
+        t.Int64Data.AddRange([-5L, 6L]);
+        t.DoubleData.Add(2.5);
+        t.Uint64Data.Add(ulong.MaxValue);
+        t.ExternalData.Add(new StringStringEntryProto { Key = "k", Value = "v" });
+        t.MetadataProps.Add(new StringStringEntryProto { Key = "m", Value = "n" });
+        t = TensorProto.Parser.ParseFrom([.. t.ToByteArray(), 0xF8, 0x06, 0x01]); // + unknown field 111
+        foreach (int field in new[] { 4, 5, 7, 9, 10, 11 })
+        {
+            var head = new TensorProto();
+            foreach (var f in TensorProto.Descriptor.Fields.InFieldNumberOrder().Where(f => f.FieldNumber < field))
+            {
+                if (f.IsRepeated) { var into = (System.Collections.IList)f.Accessor.GetValue(head); foreach (var x in (System.Collections.IList)f.Accessor.GetValue(t)) into.Add(x); }
+                else if (f.Accessor.HasValue(t)) f.Accessor.SetValue(head, f.Accessor.GetValue(t));
+            }
+            Assert.Equal(head.CalculateSize(), SplicingWriter.HeadSize(t, field));
+            // And those bytes are where the message starts.
+            Assert.Equal(head.ToByteArray(), t.ToByteArray()[..head.CalculateSize()]);
+        }
+    }
+
     /// <summary>Bytes of a protobuf field, written by hand so a test can spell what Google.Protobuf would not write.</summary>
     private static class W
     {
