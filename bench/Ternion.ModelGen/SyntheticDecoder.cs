@@ -51,7 +51,10 @@ public static class SyntheticDecoder
         Value Gamma(string name)
         {
             var v = new float[s.Hidden];
-            var rng = new SplitMix(s.Seed ^ (ulong)name.GetHashCode(StringComparison.Ordinal));
+            // A stable hash of the name (string.GetHashCode differs from process to process).
+            ulong h = 14695981039346656037UL;
+            foreach (char ch in name) h = (h ^ ch) * 1099511628211UL;
+            var rng = new SplitMix(s.Seed ^ h);
             for (int i = 0; i < v.Length; i++) v[i] = 0.5f + rng.NextFloat();
             return g.AddInitializer(Tensor.FromArray(name, DataType.Float, [s.Hidden], v), name);
         }
