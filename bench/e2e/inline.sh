@@ -8,7 +8,9 @@
 #    and `convert`, runs of the two interleaved, medians of RUNS (default 5) and the peak RSS.
 # 2. `ternion convert` of a ~94 MB inline model (6 layers, hidden 384, FFN 1536, vocabulary
 #    12,000: the size of a MiniLM-L6 encoder) vs Debian's python3-onnx (C++ protobuf):
-#    `python3 -c "import onnx; onnx.save(onnx.load(A), B)"`, whole processes, interleaved.
+#    `python3 -c "import onnx; onnx.save(onnx.load(A), B)"`, whole processes, interleaved; with the
+#    same convert from a ReadyToRun build (compiled ahead of time, no JIT at start) and
+#    `ternion --help`, to show how much of so short a run is start-up.
 #
 # WORKDIR (default /tmp/ternion-inline) needs about 6 GB free. Needs /usr/bin/time and, for part 2,
 # Debian's python3-onnx (apt-get install python3-onnx; the script calls /usr/bin/python3). The page
@@ -21,7 +23,10 @@ python=/usr/bin/python3
 mkdir -p "$work"
 dotnet build "$repo/Compiler/Ternion.Compiler.csproj" -c Release -o "$work/bin" -v q >/dev/null
 dotnet build "$repo/bench/Ternion.ModelGen/Ternion.ModelGen.csproj" -c Release -o "$work/gen" -v q >/dev/null
+# The same code compiled ahead of time (ReadyToRun), for part 2: how much of a short run is JIT.
+dotnet publish "$repo/Compiler/Ternion.Compiler.csproj" -c Release -r linux-x64 --self-contained false -p:PublishReadyToRun=true -o "$work/r2r" -v q >/dev/null
 ternion="$work/bin/ternion"
+ternion_r2r="$work/r2r/ternion"
 gen="$work/gen/ternion-modelgen"
 
 median() { sort -g | awk '{a[NR]=$1} END {print (NR%2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'; }
@@ -44,7 +49,7 @@ rm -rf "$work/ext" "$work/inl" "$work/out"; mkdir -p "$work/ext" "$work/inl" "$w
 ext_bytes=$(du -cb "$work/ext/model.onnx" "$work/ext/model.onnx.data" | tail -1 | cut -f1)
 inl_bytes=$(stat -c %s "$work/inl/model.onnx")
 # The twins must hold the same tensors: the inline one moved to external data gives the same data file.
-"$ternion" convert "$work/inl/model.onnx" -o "$work/out/check.onnx" --external-data always >/dev/null
+"$ternion" convert "$work/inl/model.onnx" -o "$work/out/check.onnx" --external-data always >/dev/null 2>&1
 cmp -s "$work/out/check.onnx.data" "$work/ext/model.onnx.data" || { echo "the twins differ"; exit 1; }
 rm -f "$work/out/check.onnx" "$work/out/check.onnx.data"
 cat "$work/ext/model.onnx" "$work/ext/model.onnx.data" "$work/inl/model.onnx" > /dev/null
@@ -86,11 +91,13 @@ rm -rf "$work/small"; mkdir -p "$work/small"
 "$gen" "$work/small/model.onnx" "${small[@]}" >/dev/null
 small_bytes=$(stat -c %s "$work/small/model.onnx")
 cat "$work/small/model.onnx" > /dev/null
-rm -f "$work/t.txt" "$work/p.txt"
+rm -f "$work/t.txt" "$work/r.txt" "$work/h.txt" "$work/p.txt"
 for _ in $(seq "$runs"); do
-  rm -f "$work/small/t.onnx" "$work/small/p.onnx"
+  rm -f "$work/small/t.onnx" "$work/small/r.onnx" "$work/small/p.onnx"
   run "$work/t.txt" "$ternion" convert "$work/small/model.onnx" -o "$work/small/t.onnx"
   run "$work/p.txt" "$python" -c "import onnx, sys; onnx.save(onnx.load(sys.argv[1]), sys.argv[2])" "$work/small/model.onnx" "$work/small/p.onnx"
+  run "$work/r.txt" "$ternion_r2r" convert "$work/small/model.onnx" -o "$work/small/r.onnx"
+  run "$work/h.txt" "$ternion" --help
 done
 # Both wrote the same model (Ternion's output is byte-identical to its input; check Python's too).
 cmp -s "$work/small/model.onnx" "$work/small/t.onnx" && t_same=identical || t_same=different
@@ -103,8 +110,13 @@ awk -v t="$(secs "$work/t.txt")" -v r="$(rss "$work/t.txt")" -v p="$(peak "$work
   'BEGIN { printf "| `ternion convert` | %.2f s | %d (%d) MB | %s |\n", t, r/1024, p/1024, s }'
 awk -v t="$(secs "$work/p.txt")" -v r="$(rss "$work/p.txt")" -v p="$(peak "$work/p.txt")" -v s="$p_same" \
   'BEGIN { printf "| `python3 -c \"import onnx; onnx.save(onnx.load(A), B)\"` | %.2f s | %d (%d) MB | %s |\n", t, r/1024, p/1024, s }'
-awk -v t="$(secs "$work/t.txt")" -v p="$(secs "$work/p.txt")" -v tr="$(rss "$work/t.txt")" -v pr="$(rss "$work/p.txt")" \
-  'BEGIN { printf "\nternion / python: time %.2fx, RSS %.2fx\n", t/p, tr/pr }'
+cmp -s "$work/small/model.onnx" "$work/small/r.onnx" && r_same=identical || r_same=different
+awk -v t="$(secs "$work/r.txt")" -v r="$(rss "$work/r.txt")" -v p="$(peak "$work/r.txt")" -v s="$r_same" \
+  'BEGIN { printf "| `ternion convert`, ReadyToRun build | %.2f s | %d (%d) MB | %s |\n", t, r/1024, p/1024, s }'
+awk -v t="$(secs "$work/h.txt")" -v r="$(rss "$work/h.txt")" -v p="$(peak "$work/h.txt")" \
+  'BEGIN { printf "| `ternion --help` (start-up alone) | %.2f s | %d (%d) MB | - |\n", t, r/1024, p/1024 }'
+awk -v t="$(secs "$work/t.txt")" -v r="$(secs "$work/r.txt")" -v p="$(secs "$work/p.txt")" -v tr="$(rss "$work/t.txt")" -v pr="$(rss "$work/p.txt")" \
+  'BEGIN { printf "\nternion / python: time %.2fx (ReadyToRun build %.2fx), RSS %.2fx\n", t/p, r/p, tr/pr }'
 rm -rf "$work/small"
 echo
 echo "Load average at the end: $(load)"
