@@ -72,12 +72,33 @@ internal sealed unsafe class MappedRange : MemoryManager<byte>
     private byte* _ptr;
     private readonly int _length;
 
+    private readonly byte* _base;
+    private readonly long _mappedLength;
+
     private MappedRange(MemoryMappedFile file, bool ownsFile, MemoryMappedViewAccessor view, int length)
     {
         _file = file; _ownsFile = ownsFile; _view = view; _length = length;
         byte* p = null;
         view.SafeMemoryMappedViewHandle.AcquirePointer(ref p);
+        _base = p;
+        _mappedLength = view.PointerOffset + length;
         _ptr = p + view.PointerOffset;
+    }
+
+    private const int MADV_RANDOM = 1;
+
+    [DllImport("libc", EntryPoint = "madvise")]
+    private static extern int Madvise(void* address, nuint length, int advice);
+
+    /// <summary>
+    /// Tells the kernel the range is read here and there, not in order: without it every page fault
+    /// reads around the page (up to the device's read-ahead, 8 MB on some disks), so scanning the tags
+    /// of a model's tensors would read their bytes too.
+    /// </summary>
+    public void AdviseRandomAccess()
+    {
+        // The hint only changes how much is read ahead; where it is unavailable, reading is still right.
+        if (OperatingSystem.IsLinux() && _base is not null) Madvise(_base, (nuint)_mappedLength, MADV_RANDOM);
     }
 
     /// <summary>Maps a range of the file at <paramref name="path"/> (opened for this read only).</summary>

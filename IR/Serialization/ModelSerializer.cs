@@ -108,6 +108,8 @@ public static class ModelSerializer
         }
         using (whole)
         {
+            // The walk reads tags and lengths a few per tensor: read no more of the file than those pages.
+            whole.AdviseRandomAccess();
             var span = whole.GetSpan();
             using var pin = whole.Pin();
             long length = span.Length;
