@@ -38,11 +38,26 @@ public sealed class OrtConstantEvaluator : IConstantEvaluator, IDisposable
 
     public string Name => "onnxruntime";
 
+    /// <summary>Hand ORT subgraphs with Expand, Tile, ConstantOfShape ... too (for trusted models, and tests).</summary>
+    public bool AllowDataSizedOutputs { get; init; }
+
     /// <summary>ORT optimization level the cone runs at: basic, the rewrites ORT applies before it folds constants.</summary>
     public GraphOptimizationLevel Optimization { get; init; } = GraphOptimizationLevel.ORT_ENABLE_BASIC;
 
+    /// <summary>
+    /// Operators whose output size comes from the data, not from their inputs' sizes: in a hostile
+    /// model they ask for terabytes. The native evaluator computes them with a 2 GiB cap per value;
+    /// ONNX Runtime is not handed them.
+    /// </summary>
+    private static readonly HashSet<string> Growing = ["Expand", "Tile", "ConstantOfShape", "Range", "Resize", "Pad", "Upsample", "OneHot", "EyeLike"];
+
     public IReadOnlyList<ConstTensor>? Evaluate(ConstantCone cone, IReadOnlyList<Value> wanted, Model model, out string? whyNot)
     {
+        if (!AllowDataSizedOutputs && cone.Nodes.FirstOrDefault(n => Growing.Contains(n.OpType)) is { } grows)
+        {
+            whyNot = $"{grows.Describe()} makes an output as large as its data says, which ONNX Runtime would allocate unchecked";
+            return null;
+        }
         CheckIntegerDivisors(cone);
         byte[] bytes;
         List<Value> feeds;
