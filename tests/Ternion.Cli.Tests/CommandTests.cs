@@ -71,6 +71,26 @@ public class CommandTests : IDisposable
         Assert.True(read < 4 << 20, $"inspect read {read:N0} bytes; it must not read the 5 GB of weights");
     }
 
+    [PageCacheFact]
+    public void InspectOfAnInlineModelReadsNoWeightBytes()
+    {
+        // Inline weights are read through a memory mapping, which rchar does not count: drop the
+        // file from the page cache, inspect, and count the pages of the file that came back.
+        var model = _dir.File("inline.onnx");
+        long size = InlineModels.WriteLargeRaw(model, 128);
+        Assert.True(PageCache.TryDrop(model, out string why), $"the model stayed in the page cache: {why}");
+        long before = PageCache.ResidentBytes(model);
+        var r = CliRunner.Run("inspect", model, "--json");
+        long read = PageCache.ResidentBytes(model) - before;
+        Assert.Equal(0, r.ExitCode);
+        using var doc = JsonDocument.Parse(r.Stdout);
+        Assert.Equal(32L << 22, doc.RootElement.GetProperty("initializerBytes").GetInt64());
+        Assert.Equal(0, doc.RootElement.GetProperty("externalData").GetArrayLength());
+        // The walker reads each tensor's tag and length: a page or two per tensor, not its 4 MiB (the
+        // mapping is marked random-access, or the kernel would read megabytes around every page).
+        Assert.True(read < 1 << 20, $"inspect brought {read:N0} bytes of the {size:N0}-byte model into memory ({before:N0} were there before)");
+    }
+
     /// <summary>rchar of /proc/self/io: every byte this process read through read(2).</summary>
     private static long ReadBytesOfThisProcess()
     {
@@ -175,5 +195,76 @@ public class CommandTests : IDisposable
     {
         var r = CliRunner.Run("inspect", Silero, "--bogus");
         Assert.Equal(2, r.ExitCode);
+    }
+}
+
+/// <summary>A fact that counts page-cache residency; skipped, with the reason, where pages cannot be dropped.</summary>
+public sealed class PageCacheFactAttribute : FactAttribute
+{
+    public PageCacheFactAttribute()
+    {
+        if (PageCache.Unavailable is { } why) Skip = $"needs to drop a file from the page cache to count what is read: {why}";
+    }
+}
+
+/// <summary>Which pages of a file are in the page cache (mincore), and dropping them (posix_fadvise).</summary>
+internal static unsafe class PageCache
+{
+    private static readonly Lazy<string?> Probe = new(() =>
+    {
+        var path = Path.Combine(Path.GetTempPath(), $"ternion-pagecache-{Guid.NewGuid():N}");
+        try
+        {
+            File.WriteAllBytes(path, new byte[4 << 20]);
+            return TryDrop(path, out string why) ? null : why;
+        }
+        catch (Exception e) when (e is IOException or DllNotFoundException or EntryPointNotFoundException) { return e.Message; }
+        finally { File.Delete(path); }
+    });
+
+    /// <summary>Null where dropping works, else why not.</summary>
+    public static string? Unavailable => Probe.Value;
+
+    [System.Runtime.InteropServices.DllImport("libc", SetLastError = true)]
+    private static extern int posix_fadvise(int fd, long offset, long length, int advice);
+
+    [System.Runtime.InteropServices.DllImport("libc", SetLastError = true)]
+    private static extern int mincore(void* address, nuint length, byte* vector);
+
+    private const int PosixFadvDontNeed = 4;
+
+    /// <summary>Writes the file's dirty pages and asks the kernel to drop its pages; false with a reason when they stay.</summary>
+    public static bool TryDrop(string path, out string why)
+    {
+        why = "";
+        if (!OperatingSystem.IsLinux()) { why = "not Linux"; return false; }
+        using (var f = new FileStream(path, FileMode.Open, FileAccess.ReadWrite, FileShare.ReadWrite))
+        {
+            f.Flush(flushToDisk: true);
+            int rc = posix_fadvise((int)f.SafeFileHandle.DangerousGetHandle(), 0, 0, PosixFadvDontNeed);
+            if (rc != 0) { why = $"posix_fadvise: error {rc}"; return false; }
+        }
+        long resident = ResidentBytes(path), size = new FileInfo(path).Length;
+        if (resident > size / 100) { why = $"{resident:N0} of {size:N0} bytes stayed cached"; return false; }
+        return true;
+    }
+
+    public static long ResidentBytes(string path)
+    {
+        using var file = System.IO.MemoryMappedFiles.MemoryMappedFile.CreateFromFile(path, FileMode.Open, null, 0, System.IO.MemoryMappedFiles.MemoryMappedFileAccess.Read);
+        using var view = file.CreateViewAccessor(0, 0, System.IO.MemoryMappedFiles.MemoryMappedFileAccess.Read);
+        long length = new FileInfo(path).Length;
+        byte* p = null;
+        view.SafeMemoryMappedViewHandle.AcquirePointer(ref p);
+        try
+        {
+            long pages = (length + 4095) / 4096;
+            var vector = new byte[pages];
+            fixed (byte* v = vector)
+                if (mincore(p + view.PointerOffset, (nuint)length, v) != 0)
+                    throw new IOException($"mincore: errno {System.Runtime.InteropServices.Marshal.GetLastPInvokeError()}");
+            return vector.Count(b => (b & 1) != 0) * 4096L;
+        }
+        finally { view.SafeMemoryMappedViewHandle.ReleasePointer(); }
     }
 }
