@@ -1,6 +1,7 @@
 using System.CommandLine;
 using Microsoft.Extensions.Logging;
 using Ternion.Backends;
+using Ternion.Backends.Reports;
 using Ternion.Backends.Targets;
 using Ternion.IR.Serialization;
 
@@ -69,12 +70,16 @@ public static class CompileCommand
                 progress.Finish();
             }
             if (p.GetValue(report) is { } reportPath)
-                AtomicFile.WriteAllText(reportPath, result.Report.ToJson());
+                AtomicFile.WriteAllText(reportPath, IsHtml(reportPath) ? HtmlReport.Render(Path.GetFileName(input), result.Report.ToJson()) : result.Report.ToJson());
             WriteSummary(ctx.Stdout, result);
             return Cli.ExitOk;
         });
         return cmd;
     }
+
+    /// <summary>--report FILE.html (or .htm) writes the page; any other name the JSON.</summary>
+    internal static bool IsHtml(string path) =>
+        Path.GetExtension(path).Equals(".html", StringComparison.OrdinalIgnoreCase) || Path.GetExtension(path).Equals(".htm", StringComparison.OrdinalIgnoreCase);
 
     private static int CompileFolder(CliContext ctx, CompileRequest request, TargetRegistry registry)
     {
@@ -84,7 +89,10 @@ public static class CompileCommand
         var result = FolderCompiler.Compile(
             new FolderCompileRequest { InputFolder = input, OutputFolder = output, Settings = request with { ReportPath = null } },
             registry, logger, modelDone: m => logger.LogDebug("compiled {Model} into the temporary folder", m.RelativePath));
-        if (request.ReportPath is { } path) AtomicFile.WriteAllText(path, FolderReportJson(result, input));
+        if (request.ReportPath is { } path)
+            AtomicFile.WriteAllText(path, IsHtml(path)
+                ? HtmlReport.RenderFolder(Path.GetFileName(Path.GetFullPath(input).TrimEnd('/')), result.Models.Select(m => (m.RelativePath, m.Result.Report.ToJson())).ToList(), result.CopiedFiles, result.RewrittenFiles)
+                : FolderReportJson(result, input));
         // The per-model lines come once the folder is in place: a later model's failure leaves no
         // output, and no line should have claimed one.
         var models = result.Models;

@@ -61,6 +61,10 @@ public class ConformanceTests(ITestOutputHelper output)
                     {
                         if (attentionOp) forms[e.Form] = forms.GetValueOrDefault(e.Form) + 1;
                         Assert.Contains(e.Result, attentionOp ? new[] { "lowered", "attention-op" } : new[] { "lowered" });
+                        // The report says why: the Attention op only for exactly causal attention, else what stood in the way.
+                        if (e.Result == "attention-op") Assert.Contains("is_causal=1", e.Reason);
+                        else Assert.StartsWith("MatMul/Softmax ops: ", e.Reason);
+                        if (!attentionOp) Assert.Equal("MatMul/Softmax ops: --no-attention-op", e.Reason);
                         if (e.Result == "attention-op") attentionOps++;
                     }
                     if (Compare(label, compiled, dir) is { } problem) failures.Add(problem); else if (attentionOp) matched++;
