@@ -57,8 +57,9 @@ public static class FolderCompiler
         var clock = Stopwatch.StartNew();
         logger ??= NullLogger.Instance;
         registry ??= TargetRegistry.WithBuiltIns();
-        string input = Path.GetFullPath(request.InputFolder);
-        string output = Path.GetFullPath(request.OutputFolder);
+        // "out/" and "out" are one folder: without the separator, its parent and name are what they look like.
+        string input = Path.TrimEndingDirectorySeparator(Path.GetFullPath(request.InputFolder));
+        string output = Path.TrimEndingDirectorySeparator(Path.GetFullPath(request.OutputFolder));
         CheckFolders(request.InputFolder, input, request.OutputFolder, output);
 
         var files = Directory.EnumerateFiles(input, "*", new EnumerationOptions { RecurseSubdirectories = true, AttributesToSkip = 0, IgnoreInaccessible = false })

@@ -64,7 +64,7 @@ public class FolderCompileTests : IDisposable
         SaveWithData(Path.Combine(input, "decoder_with_past_model.onnx"), "decoder_with_past_model.onnx_data");
         var output = Path.Combine(_dir.Path, "out", "optimum-ternary"); // neither folder exists yet
 
-        var r = CliRunner.Run("compile", input, "-o", output);
+        var r = CliRunner.Run("compile", input + "/", "-o", output + "/"); // as a shell completes folder names
         Assert.True(r.ExitCode == 0, r.Stderr);
         var lines = r.Stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries);
         Assert.Equal(3, lines.Length); // one per model and the total
