@@ -14,6 +14,11 @@ public sealed record OrtRunOptions
     public IReadOnlyDictionary<string, long>? DimOverrides { get; init; }
     /// <summary>ORT graph transformers to turn off by name, e.g. "ConstantFolding" (keeps the other optimizations).</summary>
     public IReadOnlyList<string> DisabledOptimizers { get; init; } = [];
+    /// <summary>
+    /// Session configuration entries, e.g. "session.disable_quant_qdq" = "1", which lets constant
+    /// folding compute DequantizeLinear of initializers (ORT keeps them for its quantized kernels otherwise).
+    /// </summary>
+    public IReadOnlyDictionary<string, string>? ConfigEntries { get; init; }
 }
 
 /// <summary>Runs a model on ONNX Runtime (CPU) and returns its outputs as plain values.</summary>
@@ -28,6 +33,8 @@ public static class OrtRunner
             so.AddSessionConfigEntry("optimization.disable_specified_optimizers", string.Join(";", o.DisabledOptimizers));
         if (o.DimOverrides is not null)
             foreach (var (k, v) in o.DimOverrides) so.AddFreeDimensionOverrideByName(k, v);
+        if (o.ConfigEntries is not null)
+            foreach (var (k, v) in o.ConfigEntries) so.AddSessionConfigEntry(k, v);
         return so;
     }
 

@@ -86,7 +86,9 @@ public class HtmlReportTests : IDisposable
         Assert.Equal(N(report.TernaryWeights.Sum(w => w.OriginalBytes)), layers[2][3]);
         Assert.Equal(N(report.TernaryWeights.Sum(w => w.PackedBytes)), layers[2][4]);
 
-        Assert.Equal(report.Rejected.Select(r => new List<string> { r.Name, r.Reason }), Rows(doc, "m0-rejected"));
+        var rejected = Rows(doc, "m0-rejected");
+        var rejectedFields = Fields(doc, "m0-rejected");
+        Assert.Equal(report.Rejected.Select(r => (r.Name, r.Reason)), rejected.Select(r => (r[rejectedFields.IndexOf("name")], r[rejectedFields.IndexOf("reason")])));
         Assert.Equal(report.Passes.Select(p => p.Name), Rows(doc, "m0-passes").Select(r => r[0]));
         Assert.Equal(report.Passes.Select(p => p.Changes.ToString(CultureInfo.InvariantCulture)), Rows(doc, "m0-passes").Select(r => r[1]));
         var flex = Rows(doc, "m0-flex");
@@ -94,20 +96,21 @@ public class HtmlReportTests : IDisposable
         Assert.All(flex, r => Assert.Equal(["element-wise", "lowered", "MatMul/Softmax ops: it has a score_mod"], r.Skip(1)));
     }
 
-    /// <summary>A field the report gains later (like a "source" per ternary weight) shows as a column; an unknown top-level field is listed, not dropped.</summary>
+    /// <summary>A field the report gains later shows as a column (as "source" did); an unknown top-level field is listed, not dropped.</summary>
     [Fact]
     public void FieldsThePageDoesNotKnowAreShownNotDropped()
     {
         var report = JsonNode.Parse(File.ReadAllText(CompileAndReport()))!.AsObject();
-        foreach (var w in report["ternaryWeights"]!.AsArray()) w!["source"] = "initializer";
+        foreach (var w in report["ternaryWeights"]!.AsArray()) w!["placement"] = "near its MatMul";
         report["newSection"] = new JsonObject { ["answer"] = 42 };
         var path = _dir.File("extended.html");
         File.WriteAllText(path, HtmlReport.Render("model.onnx", report.ToJsonString()));
         var doc = Load(path);
         AssertSelfContained(doc);
         var fields = Fields(doc, "m0-tensors");
-        Assert.Contains("source", fields);
-        Assert.All(Rows(doc, "m0-tensors"), r => Assert.Equal("initializer", r[fields.IndexOf("source")]));
+        Assert.Contains("placement", fields);
+        Assert.All(Rows(doc, "m0-tensors"), r => Assert.Equal("near its MatMul", r[fields.IndexOf("placement")]));
+        Assert.All(Rows(doc, "m0-tensors"), r => Assert.Equal("initializer", r[fields.IndexOf("source")])); // a field the report has today
         var other = doc.Descendants(H + "dl").Single(d => (string?)d.Attribute("id") == "m0-other");
         Assert.Equal("newSection", other.Element(H + "dt")!.Value);
         Assert.Contains("42", other.Element(H + "dd")!.Value);
