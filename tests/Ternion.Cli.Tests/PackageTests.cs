@@ -8,8 +8,8 @@ using Xunit.Abstractions;
 namespace Ternion.Cli.Tests;
 
 /// <summary>
-/// Packs the CLI and the libraries once, from the build this test run already made (dotnet pack
-/// --no-build, the test's own configuration), into a temporary folder. `dotnet pack Compiler.sln
+/// Packs the CLI and the libraries once, from the build this test run already made (Pack with
+/// NoBuild, the test's own configuration), into a temporary folder. `dotnet pack Compiler.sln
 /// -c Release -o nupkg` does the same with a build of its own.
 /// </summary>
 public sealed class PackedFolder : IDisposable
@@ -22,12 +22,20 @@ public sealed class PackedFolder : IDisposable
     {
         Folder = Path.Combine(_dir.Path, "nupkg");
         string configuration = typeof(PackedFolder).Assembly.GetCustomAttribute<AssemblyConfigurationAttribute>()?.Configuration ?? "Debug";
-        // One at a time: the four share obj/ folders through their references.
-        foreach (var project in Projects)
-        {
-            var r = Dotnet.Run(Paths.RepoRoot, "pack", Path.Combine(Paths.RepoRoot, project), "-c", configuration, "--no-build", "-o", Folder);
-            if (r.ExitCode != 0) throw new InvalidOperationException($"dotnet pack {project} failed:\n{r.Output}");
-        }
+        // The Pack target of the four projects in one MSBuild run (what `dotnet pack --no-build` does
+        // for each): one start-up instead of four, 5 s instead of 13 on the 2-core machine.
+        string traversal = Path.Combine(_dir.Path, "pack.proj");
+        string projects = string.Join(";", Projects.Select(p => Path.Combine(Paths.RepoRoot, p)));
+        File.WriteAllText(traversal, $"""
+            <Project>
+              <Target Name="Build">
+                <MSBuild Projects="{projects}" Targets="Pack" BuildInParallel="true"
+                         Properties="NoBuild=true;_IsPacking=true;Configuration={configuration};PackageOutputPath={Folder}" />
+              </Target>
+            </Project>
+            """);
+        var r = Dotnet.Run(_dir.Path, "msbuild", traversal, "-nologo", "-v:q");
+        if (r.ExitCode != 0) throw new InvalidOperationException($"packing failed:\n{r.Output}");
     }
 
     public string Folder { get; }
