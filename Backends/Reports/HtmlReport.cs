@@ -172,10 +172,11 @@ public static partial class HtmlReport
     {
         double max = Math.Max(1e-9, passes.Select(p => Double(p["milliseconds"])).DefaultIfEmpty(0).Max());
         var columns = Columns(passes);
-        var table = Table(id, [.. columns, "time"]);
+        var table = Table(id, [.. columns, "what it does", "time"]);
         foreach (var p in passes)
         {
             var tr = new XElement(H + "tr", columns.Select(c => new XElement(H + "td", Cell(p[c]))));
+            tr.Add(new XElement(H + "td", PassDescriptions.GetValueOrDefault(Str(p["name"]), "")));
             double share = Double(p["milliseconds"]) / max;
             tr.Add(new XElement(H + "td", new XAttribute("class", "time"), new XElement(H + "span", new XAttribute("class", "timebar"), new XAttribute("style", $"width: {F(share * 100)}%"))));
             table.Add(tr);
@@ -207,6 +208,19 @@ public static partial class HtmlReport
 
     private static XElement Table(string id, IEnumerable<string> headers) =>
         new(H + "table", new XAttribute("id", id), new XElement(H + "tr", headers.Select(h => new XElement(H + "th", new XAttribute("data-field", h), Headers.GetValueOrDefault(h, h)))));
+
+    /// <summary>What the built-in passes do, for the passes table; a plugin's pass shows its name and numbers only.</summary>
+    private static readonly Dictionary<string, string> PassDescriptions = new()
+    {
+        ["SortTopologically"] = "orders nodes so every value is made before it is used (only when the file's order is not one)",
+        ["LowerFlexAttention"] = "rewrites FlexAttention nodes for the target (see FlexAttention decisions)",
+        ["DetectTernaryWeights"] = "finds MatMul/Gemm weights that are 0 or plus/minus a scale (see Ternary tensors, Left dense)",
+        ["PackTernaryWeights"] = "replaces each ternary weight by TTF1 bytes, a scale and a TernaryDecode node",
+        ["AddTernaryDecodeFunction"] = "adds TernaryDecode's standard-op function body, so any runtime runs it",
+        ["RemoveTernaryDecodeFunction"] = "drops TernaryDecode's function body (the target decodes natively)",
+        ["FoldTernaryDecode"] = "decodes packed weights back to dense tensors at compile time",
+        ["TranscodeToMatMulNBits"] = "moves ternary MatMul weights losslessly into com.microsoft MatMulNBits (2 bits)",
+    };
 
     /// <summary>Readable headers for the report's known field names; any other field shows under its own name.</summary>
     private static readonly Dictionary<string, string> Headers = new()

@@ -91,6 +91,9 @@ public class HtmlReportTests : IDisposable
         Assert.Equal(report.Rejected.Select(r => (r.Name, r.Reason)), rejected.Select(r => (r[rejectedFields.IndexOf("name")], r[rejectedFields.IndexOf("reason")])));
         Assert.Equal(report.Passes.Select(p => p.Name), Rows(doc, "m0-passes").Select(r => r[0]));
         Assert.Equal(report.Passes.Select(p => p.Changes.ToString(CultureInfo.InvariantCulture)), Rows(doc, "m0-passes").Select(r => r[1]));
+        // Times differ from run to run (the two reports come from two compiles): a number each.
+        Assert.All(Rows(doc, "m0-passes"), r => Assert.True(double.Parse(r[2], CultureInfo.InvariantCulture) >= 0));
+        Assert.Contains("TTF1", Rows(doc, "m0-passes").Single(r => r[0] == "PackTernaryWeights")[3]);
         var flex = Rows(doc, "m0-flex");
         Assert.Equal(2, flex.Count);
         Assert.All(flex, r => Assert.Equal(["element-wise", "lowered", "MatMul/Softmax ops: it has a score_mod"], r.Skip(1)));
