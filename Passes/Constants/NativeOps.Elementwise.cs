@@ -125,10 +125,34 @@ internal static partial class NativeOps
         }
     }
 
-    private static ConstTensor Arithmetic(string op, ConstTensor a, ConstTensor b)
+    internal static ConstTensor Divide(ConstTensor a, ConstTensor b, bool ownA = false) => Arithmetic("Div", a, b, ownA, false);
+
+    /// <summary>
+    /// The output buffer of a float32 element-wise operator: an input's own buffer when this node is
+    /// its last reader and the shapes agree (in place), else a new one.
+    /// </summary>
+    private static ConstTensor Output(long[] od, ConstTensor? a, bool ownA, ConstTensor? b = null, bool ownB = false)
+    {
+        if (ownA && a is { Type: DataType.Float, CanReuse: true } && a.Dims.AsSpan().SequenceEqual(od)) return a.Reshaped(od);
+        if (ownB && b is { Type: DataType.Float, CanReuse: true } && b.Dims.AsSpan().SequenceEqual(od)) return b.Reshaped(od);
+        return ConstTensor.Allocate(DataType.Float, od);
+    }
+
+    private static ConstTensor Arithmetic(string op, ConstTensor a, ConstTensor b, bool ownA = false, bool ownB = false)
     {
         if (a.Type != b.Type) throw new ConstantEvaluationException($"{op} of {DataTypes.ShortName(a.Type)} and {DataTypes.ShortName(b.Type)}");
         var od = BroadcastDims(a.Dims, b.Dims);
+        if (a.Type == DataType.Float)
+        {
+            // Float32 operands are read where they lie; the result may take an operand's buffer.
+            var r = Output(od, a, ownA, b, ownB);
+            BinaryKernel<float> k = op switch
+            {
+                "Add" => Broadcast<float, FAdd>, "Sub" => Broadcast<float, FSub>, "Mul" => Broadcast<float, FMul>, _ => Broadcast<float, FDiv>,
+            };
+            k(a.As<float>(), a.Dims, b.As<float>(), b.Dims, r.InPlaceWritable<float>(), od);
+            return r;
+        }
         return LaneOf(a.Type) switch
         {
             Lane.Float => FloatBinary(a, b, od, op switch
@@ -191,6 +215,20 @@ internal static partial class NativeOps
     {
         if (a.Type != b.Type || LaneOf(a.Type) != Lane.Int || a.Type == DataType.Bool)
             throw new ConstantEvaluationException($"{op} of {DataTypes.ShortName(a.Type)} and {DataTypes.ShortName(b.Type)}");
+        if (a.Type == DataType.UInt8 && b.ElementCount == 1)
+        {
+            // Bytes against one byte (unpacking packed weights): no detour through 64-bit lanes.
+            byte m = b.Bytes[0];
+            var r = ConstTensor.Allocate(DataType.UInt8, a.Dims);
+            var src = a.Bytes; var dst = r.Writable;
+            switch (op)
+            {
+                case "BitwiseAnd": for (int i = 0; i < dst.Length; i++) dst[i] = (byte)(src[i] & m); break;
+                case "BitwiseOr": for (int i = 0; i < dst.Length; i++) dst[i] = (byte)(src[i] | m); break;
+                default: for (int i = 0; i < dst.Length; i++) dst[i] = (byte)(src[i] ^ m); break;
+            }
+            return b.Dims.Length <= a.Dims.Length ? r : r.Reshaped(BroadcastDims(a.Dims, b.Dims));
+        }
         var od = BroadcastDims(a.Dims, b.Dims);
         return IntBinary(a, b, od, op switch { "BitwiseAnd" => Broadcast<long, IAnd>, "BitwiseOr" => Broadcast<long, IOr>, _ => Broadcast<long, IXor> });
     }
@@ -220,6 +258,15 @@ internal static partial class NativeOps
         foreach (var s in lb.As<long>())
             if (s < 0 || s >= limit) throw new ConstantEvaluationException($"a shift by {s} bits of {DataTypes.ShortName(a.Type)} has no defined result", undefined: true);
         var od = BroadcastDims(a.Dims, b.Dims);
+        if (a.Type == DataType.UInt8 && b.ElementCount == 1 && od.AsSpan().SequenceEqual(a.Dims))
+        {
+            int sh = b.Bytes[0];
+            var r = ConstTensor.Allocate(DataType.UInt8, od);
+            var src = a.Bytes; var dst = r.Writable;
+            if (left) for (int i = 0; i < dst.Length; i++) dst[i] = (byte)(src[i] << sh);
+            else for (int i = 0; i < dst.Length; i++) dst[i] = (byte)(src[i] >> sh);
+            return r;
+        }
         return IntBinary(a, b, od, left ? Broadcast<long, IShl> : Broadcast<long, IShr>);
     }
 
@@ -262,7 +309,7 @@ internal static partial class NativeOps
         static ConstantEvaluationException Nan() => new("a NaN reaches min/max/clip, whose result on NaN is the runtime's choice");
     }
 
-    private static ConstTensor Clip(Node n, ConstTensor?[] x)
+    private static ConstTensor Clip(Node n, ConstTensor?[] x, bool own = false)
     {
         var input = x[0] ?? throw new ConstantEvaluationException("input 0 is missing");
         ThrowOnNaN(input);
@@ -284,11 +331,12 @@ internal static partial class NativeOps
                 float l = float.NegativeInfinity, h = float.PositiveInfinity;
                 if (lo is not null) { using var f = ToFloatLane(lo); l = f.As<float>()[0]; }
                 if (hi is not null) { using var f = ToFloatLane(hi); h = f.As<float>()[0]; }
+                var r = input.Type == DataType.Float ? Output(input.Dims, input, own) : ConstTensor.Allocate(DataType.Float, input.Dims);
                 using var v = ToFloatLane(input);
-                var r = ConstTensor.Allocate(DataType.Float, input.Dims);
-                var s = v.As<float>(); var d = r.AsWritable<float>();
+                var s = v.As<float>(); var d = r.InPlaceWritable<float>();
                 for (int i = 0; i < d.Length; i++)
                 {
+                    // (In place, d and s are the same memory; s[i] is read before d[i] is written.)
                     if (SignedZeros(s[i], l) || SignedZeros(s[i], h)) { r.Dispose(); throw ZeroTie(); }
                     d[i] = Math.Min(Math.Max(s[i], l), h);
                 }
@@ -322,15 +370,15 @@ internal static partial class NativeOps
         }
     }
 
-    private static ConstTensor UnaryOp(string op, ConstTensor x)
+    private static ConstTensor UnaryOp(string op, ConstTensor x, bool own = false)
     {
         switch (LaneOf(x.Type))
         {
             case Lane.Float:
             {
+                var r = x.Type == DataType.Float ? Output(x.Dims, x, own) : ConstTensor.Allocate(DataType.Float, x.Dims);
                 using var f = ToFloatLane(x);
-                var r = ConstTensor.Allocate(DataType.Float, x.Dims);
-                var s = f.As<float>(); var d = r.AsWritable<float>();
+                var s = f.As<float>(); var d = r.InPlaceWritable<float>();
                 switch (op)
                 {
                     case "Abs": for (int i = 0; i < d.Length; i++) d[i] = Math.Abs(s[i]); break;
