@@ -1,3 +1,4 @@
+using System.Numerics;
 using Ternion.IR;
 
 namespace Ternion.Passes.Constants;
@@ -6,10 +7,40 @@ internal static partial class NativeOps
 {
     internal interface IBinary<T> { static abstract T Apply(T a, T b); }
 
-    private struct FAdd : IBinary<float> { public static float Apply(float a, float b) => a + b; }
-    private struct FSub : IBinary<float> { public static float Apply(float a, float b) => a - b; }
-    private struct FMul : IBinary<float> { public static float Apply(float a, float b) => a * b; }
-    private struct FDiv : IBinary<float> { public static float Apply(float a, float b) => a / b; }
+    /// <summary>An operator whose lanes round exactly as its scalar form (IEEE add, sub, mul, div).</summary>
+    internal interface IVectorBinary : IBinary<float> { static abstract Vector<float> Apply(Vector<float> a, Vector<float> b); }
+
+    private struct FAdd : IVectorBinary { public static float Apply(float a, float b) => a + b; public static Vector<float> Apply(Vector<float> a, Vector<float> b) => a + b; }
+    private struct FSub : IVectorBinary { public static float Apply(float a, float b) => a - b; public static Vector<float> Apply(Vector<float> a, Vector<float> b) => a - b; }
+    private struct FMul : IVectorBinary { public static float Apply(float a, float b) => a * b; public static Vector<float> Apply(Vector<float> a, Vector<float> b) => a * b; }
+    private struct FDiv : IVectorBinary { public static float Apply(float a, float b) => a / b; public static Vector<float> Apply(Vector<float> a, Vector<float> b) => a / b; }
+
+    /// <summary><see cref="Broadcast{T, TOp}"/> with whole vectors where both operands are the output's shape or one is a scalar.</summary>
+    internal static void BroadcastVector<TOp>(ReadOnlySpan<float> a, long[] ad, ReadOnlySpan<float> b, long[] bd, Span<float> o, long[] od) where TOp : IVectorBinary
+    {
+        int w = Vector<float>.Count, i = 0;
+        if (a.Length == o.Length && b.Length == o.Length)
+        {
+            for (; i + w <= o.Length; i += w) TOp.Apply(new Vector<float>(a[i..]), new Vector<float>(b[i..])).CopyTo(o[i..]);
+            for (; i < o.Length; i++) o[i] = TOp.Apply(a[i], b[i]);
+            return;
+        }
+        if (a.Length == o.Length && b.Length == 1)
+        {
+            var y = new Vector<float>(b[0]);
+            for (; i + w <= o.Length; i += w) TOp.Apply(new Vector<float>(a[i..]), y).CopyTo(o[i..]);
+            for (; i < o.Length; i++) o[i] = TOp.Apply(a[i], b[0]);
+            return;
+        }
+        if (a.Length == 1 && b.Length == o.Length)
+        {
+            var x = new Vector<float>(a[0]);
+            for (; i + w <= o.Length; i += w) TOp.Apply(x, new Vector<float>(b[i..])).CopyTo(o[i..]);
+            for (; i < o.Length; i++) o[i] = TOp.Apply(a[0], b[i]);
+            return;
+        }
+        Broadcast<float, TOp>(a, ad, b, bd, o, od);
+    }
     private struct FMod : IBinary<float> { public static float Apply(float a, float b) => a % b; }
     private struct FMin : IBinary<float> { public static float Apply(float a, float b) => SignedZeros(a, b) ? throw ZeroTie() : Math.Min(a, b); }
     private struct FMax : IBinary<float> { public static float Apply(float a, float b) => SignedZeros(a, b) ? throw ZeroTie() : Math.Max(a, b); }
@@ -148,7 +179,7 @@ internal static partial class NativeOps
             var r = Output(od, a, ownA, b, ownB);
             BinaryKernel<float> k = op switch
             {
-                "Add" => Broadcast<float, FAdd>, "Sub" => Broadcast<float, FSub>, "Mul" => Broadcast<float, FMul>, _ => Broadcast<float, FDiv>,
+                "Add" => BroadcastVector<FAdd>, "Sub" => BroadcastVector<FSub>, "Mul" => BroadcastVector<FMul>, _ => BroadcastVector<FDiv>,
             };
             k(a.As<float>(), a.Dims, b.As<float>(), b.Dims, r.InPlaceWritable<float>(), od);
             return r;
@@ -334,7 +365,15 @@ internal static partial class NativeOps
                 var r = input.Type == DataType.Float ? Output(input.Dims, input, own) : ConstTensor.Allocate(DataType.Float, input.Dims);
                 using var v = ToFloatLane(input);
                 var s = v.As<float>(); var d = r.InPlaceWritable<float>();
-                for (int i = 0; i < d.Length; i++)
+                int start = 0;
+                if (l != 0 && h != 0)
+                {
+                    // No zero bound, so no -0/+0 tie: whole vectors (NaN was ruled out above).
+                    var vlo = new Vector<float>(l); var vhi = new Vector<float>(h);
+                    for (int w = Vector<float>.Count; start + w <= d.Length; start += w)
+                        Vector.Min(Vector.Max(new Vector<float>(s[start..]), vlo), vhi).CopyTo(d[start..]);
+                }
+                for (int i = start; i < d.Length; i++)
                 {
                     // (In place, d and s are the same memory; s[i] is read before d[i] is written.)
                     if (SignedZeros(s[i], l) || SignedZeros(s[i], h)) { r.Dispose(); throw ZeroTie(); }
@@ -370,6 +409,14 @@ internal static partial class NativeOps
         }
     }
 
+    /// <summary>An element-wise float operator by whole vectors, then the tail; both forms round alike (exact operations).</summary>
+    private static void UnaryVector(ReadOnlySpan<float> s, Span<float> d, Func<Vector<float>, Vector<float>> vector, Func<float, float> scalar)
+    {
+        int w = Vector<float>.Count, i = 0;
+        for (; i + w <= d.Length; i += w) vector(new Vector<float>(s[i..])).CopyTo(d[i..]);
+        for (; i < d.Length; i++) d[i] = scalar(s[i]);
+    }
+
     private static ConstTensor UnaryOp(string op, ConstTensor x, bool own = false)
     {
         switch (LaneOf(x.Type))
@@ -381,11 +428,11 @@ internal static partial class NativeOps
                 var s = f.As<float>(); var d = r.InPlaceWritable<float>();
                 switch (op)
                 {
-                    case "Abs": for (int i = 0; i < d.Length; i++) d[i] = Math.Abs(s[i]); break;
-                    case "Neg": for (int i = 0; i < d.Length; i++) d[i] = -s[i]; break;
-                    case "Floor": for (int i = 0; i < d.Length; i++) d[i] = MathF.Floor(s[i]); break;
-                    case "Ceil": for (int i = 0; i < d.Length; i++) d[i] = MathF.Ceiling(s[i]); break;
-                    case "Round": for (int i = 0; i < d.Length; i++) d[i] = MathF.Round(s[i], MidpointRounding.ToEven); break;
+                    case "Abs": UnaryVector(s, d, static v => Vector.Abs(v), Math.Abs); break;
+                    case "Neg": UnaryVector(s, d, static v => -v, static x => -x); break;
+                    case "Floor": UnaryVector(s, d, static v => Vector.Floor(v), MathF.Floor); break;
+                    case "Ceil": UnaryVector(s, d, static v => Vector.Ceiling(v), MathF.Ceiling); break;
+                    case "Round": UnaryVector(s, d, static v => Vector.Round(v), static x => MathF.Round(x, MidpointRounding.ToEven)); break;
                     case "Reciprocal": for (int i = 0; i < d.Length; i++) d[i] = 1f / s[i]; break;
                     case "Sqrt": for (int i = 0; i < d.Length; i++) d[i] = MathF.Sqrt(s[i]); break;
                     case "Relu": ThrowOnNaN(f); for (int i = 0; i < d.Length; i++) d[i] = SignedZeros(s[i], 0f) ? throw ZeroTie() : Math.Max(s[i], 0f); break;
