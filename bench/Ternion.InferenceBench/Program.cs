@@ -34,7 +34,7 @@ var configs = new (string Name, string Target, bool Fold)[]
     ("`ort-nbits` (MatMulNBits, 2-bit)", "ort-nbits", true),
     ("`ort-nbits-int8` (MatMulNBits, int8 activations)", "ort-nbits-int8", true),
 };
-Console.WriteLine($"Machine: {Machine()}; ONNX Runtime 1.31.1 CPU, default threads; {runs} runs per median; {DateTime.UtcNow:yyyy-MM-dd}");
+Console.WriteLine($"Machine: {Machine()}; ONNX Runtime {Microsoft.ML.OnnxRuntime.OrtEnv.Instance().GetVersionString()} CPU, default threads; {runs} runs per median; {DateTime.UtcNow:yyyy-MM-dd}");
 Console.WriteLine();
 Console.WriteLine("| configuration | weight bytes on disk | session creation | 1 token | vs dense | 128-token prefill | vs dense | peak RSS |");
 Console.WriteLine("|---|---|---|---|---|---|---|---|");

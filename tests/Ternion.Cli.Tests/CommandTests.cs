@@ -13,8 +13,13 @@ public class CommandTests : IDisposable
     public void Dispose() => _dir.Dispose();
 
     private static string Silero => Path.Combine(Paths.Shared, "models", "silero-vad-v5", "model.onnx");
+    private const string SileroNeeded = "models/silero-vad-v5/model.onnx";
 
-    [Fact]
+    /// <summary>A vendored ONNX node test's model (testdata/conformance/onnx-node), there on any clone.</summary>
+    private static string NodeTest(string name) => Path.Combine(Paths.VendoredConformance, "onnx-node", name, "model.onnx");
+    private static string Sample => Path.Combine(Paths.TestData, "bitnet-tiny", "model.onnx");
+
+    [SharedDataFact(SileroNeeded)]
     public void InspectJsonReportsVersionsOpsAndDepth()
     {
         var r = CliRunner.Run("inspect", Silero, "--json");
@@ -99,21 +104,36 @@ public class CommandTests : IDisposable
         throw new InvalidOperationException("no rchar in /proc/self/io");
     }
 
-    [Fact]
-    public void ConvertIsLosslessAndDeterministic()
+    /// <summary>A real model with If nested in If and LSTMs.</summary>
+    [SharedDataFact(SileroNeeded)]
+    public void ConvertIsLosslessAndDeterministic() => ConvertTwiceGivesTheSameBytes(Silero);
+
+    [Theory]
+    [InlineData("test_if")]
+    [InlineData("test_loop11")]
+    [InlineData("test_scan9_sum")]
+    [InlineData("test_cast_FLOAT_to_BFLOAT16")]
+    public void ConvertOfAVendoredNodeTestIsLosslessAndDeterministic(string test) => ConvertTwiceGivesTheSameBytes(NodeTest(test));
+
+    private void ConvertTwiceGivesTheSameBytes(string model)
     {
         var a = _dir.File("a.onnx");
         var b = _dir.File("b.onnx");
-        Assert.Equal(0, CliRunner.Run("convert", Silero, "-o", a).ExitCode);
+        Assert.Equal(0, CliRunner.Run("convert", model, "-o", a).ExitCode);
         Assert.Equal(0, CliRunner.Run("convert", a, "-o", b).ExitCode);
-        Assert.Equal(File.ReadAllBytes(Silero), File.ReadAllBytes(a));
+        Assert.Equal(File.ReadAllBytes(model), File.ReadAllBytes(a));
         Assert.Equal(File.ReadAllBytes(a), File.ReadAllBytes(b));
     }
 
+    [SharedDataFact("models/ppocr-v2-cls/model.onnx")]
+    public void ConvertAlwaysExternalAlignsEveryTensor() =>
+        ConvertAlwaysExternalAlignsEveryTensorOf(Path.Combine(Paths.Shared, "models", "ppocr-v2-cls", "model.onnx"));
+
     [Fact]
-    public void ConvertAlwaysExternalAlignsEveryTensor()
+    public void ConvertAlwaysExternalAlignsEveryTensorOfTheSample() => ConvertAlwaysExternalAlignsEveryTensorOf(Sample);
+
+    private void ConvertAlwaysExternalAlignsEveryTensorOf(string model)
     {
-        var model = Path.Combine(Paths.Shared, "models", "ppocr-v2-cls", "model.onnx");
         var outPath = _dir.File("ext.onnx");
         var r = CliRunner.Run("convert", model, "-o", outPath, "--external-data", "always", "--align", "64");
         Assert.Equal(0, r.ExitCode);
@@ -140,7 +160,7 @@ public class CommandTests : IDisposable
     public void ConvertRefusesToOverwriteItsInput()
     {
         var copy = _dir.File("m.onnx");
-        File.Copy(Silero, copy);
+        File.Copy(NodeTest("test_loop11"), copy);
         var before = File.ReadAllBytes(copy);
         var r = CliRunner.Run("convert", copy, "-o", copy);
         Assert.Equal(2, r.ExitCode);
@@ -151,7 +171,7 @@ public class CommandTests : IDisposable
     [Fact]
     public void ConvertRejectsSmallAlignment()
     {
-        var r = CliRunner.Run("convert", Silero, "-o", _dir.File("x.onnx"), "--align", "16");
+        var r = CliRunner.Run("convert", NodeTest("test_loop11"), "-o", _dir.File("x.onnx"), "--align", "16");
         Assert.Equal(2, r.ExitCode);
         Assert.Contains("--align", r.Stderr);
         Assert.False(File.Exists(_dir.File("x.onnx")));
@@ -160,7 +180,7 @@ public class CommandTests : IDisposable
     [Fact]
     public void VerifyPassesForTheSameModelAndFailsForAChangedOne()
     {
-        var test = Path.Combine(Paths.Conformance, "onnx-node", "test_relu");
+        var test = Path.Combine(Paths.VendoredConformance, "onnx-node", "test_relu");
         var model = Path.Combine(test, "model.onnx");
         var same = CliRunner.Run("verify", model, model, "--inputs", Path.Combine(test, "test_data_set_0"), "--exact");
         Assert.Equal(0, same.ExitCode);
@@ -185,7 +205,7 @@ public class CommandTests : IDisposable
     {
         var bad = _dir.File("bad.onnx");
         File.WriteAllText(bad, "not a model");
-        var r = CliRunner.Run("verify", Silero, bad);
+        var r = CliRunner.Run("verify", NodeTest("test_loop11"), bad);
         Assert.Equal(2, r.ExitCode);
         Assert.Single(r.ErrorLines);
     }
@@ -193,7 +213,7 @@ public class CommandTests : IDisposable
     [Fact]
     public void UnknownOptionIsAnErrorWithExitCode2()
     {
-        var r = CliRunner.Run("inspect", Silero, "--bogus");
+        var r = CliRunner.Run("inspect", NodeTest("test_loop11"), "--bogus");
         Assert.Equal(2, r.ExitCode);
     }
 }
