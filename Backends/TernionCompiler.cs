@@ -154,6 +154,7 @@ public static class TernionCompiler
                 throw new ModelFormatException(request.InputPath, problem.Message, problem);
             }
             ort.Dispose(); // its sessions are not needed for writing
+            ConstTensor.TrimPool(); // nor the buffers kept for constant evaluation
             phase?.Invoke("writing (packing runs here, tensor by tensor)");
             var saved = target is IEmitsModel e
                 ? e.Emit(model, request.OutputPath, targetOptions)
