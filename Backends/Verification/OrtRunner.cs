@@ -14,6 +14,12 @@ public sealed record OrtRunOptions
     public IReadOnlyDictionary<string, long>? DimOverrides { get; init; }
     /// <summary>ORT graph transformers to turn off by name, e.g. "ConstantFolding" (keeps the other optimizations).</summary>
     public IReadOnlyList<string> DisabledOptimizers { get; init; } = [];
+    /// <summary>
+    /// Register Ternion's com.ternion operators (TernaryDecode, TernaryMatMul, TernaryMatMulAbsmaxInt8)
+    /// in process. Needed by models of the ort-ttf1 target; a fallback model must run without it,
+    /// or its TernaryDecode function body would not be what runs.
+    /// </summary>
+    public bool TernionCustomOps { get; init; }
 }
 
 /// <summary>Runs a model on ONNX Runtime (CPU) and returns its outputs as plain values.</summary>
@@ -28,6 +34,7 @@ public static class OrtRunner
             so.AddSessionConfigEntry("optimization.disable_specified_optimizers", string.Join(";", o.DisabledOptimizers));
         if (o.DimOverrides is not null)
             foreach (var (k, v) in o.DimOverrides) so.AddFreeDimensionOverrideByName(k, v);
+        if (o.TernionCustomOps) Ternion.Backends.OrtOps.TernionCustomOps.AddTo(so.DangerousGetHandle());
         return so;
     }
 
