@@ -2,15 +2,17 @@ using System.Runtime.Intrinsics.X86;
 
 namespace Ternion.Backends.Kernels;
 
-/// <summary>Which code path a matrix-vector kernel runs; tests force each one to check they agree.</summary>
+/// <summary>Which code path a kernel runs; tests force each one to check they agree.</summary>
 public enum GemvIsa
 {
     /// <summary>The fastest path this CPU supports.</summary>
     Auto,
-    /// <summary>Plain C#: the path for CPUs without AVX2, and the baseline the vector path is checked against.</summary>
+    /// <summary>Plain C#: the path for CPUs without AVX2, and the baseline the vector paths are checked against.</summary>
     Scalar,
     /// <summary>256-bit AVX2 (and FMA for float32). Throws on a CPU without it.</summary>
     Avx2,
+    /// <summary>512-bit AVX-512 with VBMI (vpermb, vpermi2b) and BW. Throws on a CPU without it.</summary>
+    Avx512,
 }
 
 /// <summary>How a matrix-vector product runs.</summary>
@@ -21,12 +23,25 @@ public readonly record struct GemvOptions(int Threads = 1, GemvIsa Isa = GemvIsa
     /// <summary>True when the AVX2 paths can run here (float32 also needs FMA, which every AVX2 CPU we target has).</summary>
     public static bool Avx2Available => Avx2.IsSupported && Fma.IsSupported;
 
-    internal GemvIsa Resolve() => Isa switch
+    /// <summary>True when the AVX-512 VBMI paths can run here (Zen 4, Ice Lake and later).</summary>
+    public static bool Avx512Available => Avx2Available && Avx512F.IsSupported && Avx512BW.IsSupported && Avx512Vbmi.IsSupported;
+
+    /// <summary>The fastest path this CPU has.</summary>
+    public static GemvIsa Best => Avx512Available ? GemvIsa.Avx512 : Avx2Available ? GemvIsa.Avx2 : GemvIsa.Scalar;
+
+    /// <summary>The paths this CPU can run, slowest first: what tests force one by one.</summary>
+    public static IReadOnlyList<GemvIsa> Available =>
+        [GemvIsa.Scalar, .. Avx2Available ? [GemvIsa.Avx2] : Array.Empty<GemvIsa>(), .. Avx512Available ? [GemvIsa.Avx512] : Array.Empty<GemvIsa>()];
+
+    internal GemvIsa Resolve() => Resolve(Isa);
+
+    internal static GemvIsa Resolve(GemvIsa isa) => isa switch
     {
-        GemvIsa.Auto => Avx2Available ? GemvIsa.Avx2 : GemvIsa.Scalar,
+        GemvIsa.Auto => Best,
         GemvIsa.Avx2 when !Avx2Available => throw new PlatformNotSupportedException("AVX2 and FMA are not available on this CPU"),
-        GemvIsa.Scalar or GemvIsa.Avx2 => Isa,
-        _ => throw new ArgumentOutOfRangeException(nameof(Isa), Isa, "unknown instruction set"),
+        GemvIsa.Avx512 when !Avx512Available => throw new PlatformNotSupportedException("AVX-512 with VBMI is not available on this CPU"),
+        GemvIsa.Scalar or GemvIsa.Avx2 or GemvIsa.Avx512 => isa,
+        _ => throw new ArgumentOutOfRangeException(nameof(isa), isa, "unknown instruction set"),
     };
 
     internal int ResolveThreads() => Threads < 0

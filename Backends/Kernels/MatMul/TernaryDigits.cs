@@ -1,0 +1,173 @@
+using System.Runtime.CompilerServices;
+using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
+using Ternion.IR.Ternary;
+
+namespace Ternion.Backends.Kernels;
+
+/// <summary>
+/// What a vector decoder yields per trit: the digit d = t + 1 in {0, 1, 2} (unsigned, for
+/// vpmaddubsw against signed int8 activations, with sum(x) subtracted once per row), or the trit
+/// t itself as a signed byte (for float products, exact with no correction).
+/// </summary>
+internal enum DigitForm { Digit, Trit }
+
+/// <summary>
+/// TTF1 bytes to five planes of digits with AVX-512 VBMI, 64 bytes at a time, no multiply and no
+/// division. For b = d0 + 3 d1 + 9 d2 + 27 d3 + 81 d4 (b &lt; 243):
+/// <list type="bullet">
+/// <item>r = b mod 81 in two steps of r = min(r, r - 81) (unsigned: when r &lt; 81 the subtraction
+/// wraps above r, so min keeps r): 4 ops;</item>
+/// <item>d4 from b - r, which is 0, 81 or 162: their low six bits (0, 17, 34) differ, so one vpermb
+/// over a 64-entry table gives d4: 2 ops;</item>
+/// <item>d0..d3 from r &lt; 81 &lt; 128: one vpermi2b each over a 128-entry table held in two registers.</item>
+/// </list>
+/// Ten ops for 320 trits. Plane i, byte p holds the digit of element 5p + i of the 64-byte chunk,
+/// so activations are laid out to match (<see cref="PlaneOrder"/>). A reserved byte (243..255)
+/// decodes to some digits without reading outside the tables; callers reject such bytes first.
+/// </summary>
+internal readonly struct Avx512Digits
+{
+    public readonly Vector512<byte> Lo0, Hi0, Lo1, Hi1, Lo2, Hi2, Lo3, Hi3, Top;
+
+    private Avx512Digits(DigitForm form)
+    {
+        int offset = form == DigitForm.Digit ? 0 : -1;
+        Span<byte> t = stackalloc byte[128];
+        var lo = new Vector512<byte>[4];
+        var hi = new Vector512<byte>[4];
+        for (int i = 0; i < 4; i++)
+        {
+            int pow = i == 0 ? 1 : i == 1 ? 3 : i == 2 ? 9 : 27;
+            for (int r = 0; r < 128; r++) t[r] = (byte)((r < 81 ? r / pow % 3 : 1) + offset);
+            lo[i] = Vector512.Create((ReadOnlySpan<byte>)t[..64]);
+            hi[i] = Vector512.Create((ReadOnlySpan<byte>)t[64..]);
+        }
+        (Lo0, Hi0, Lo1, Hi1, Lo2, Hi2, Lo3, Hi3) = (lo[0], hi[0], lo[1], hi[1], lo[2], hi[2], lo[3], hi[3]);
+        Span<byte> top = stackalloc byte[64];
+        top.Fill((byte)(1 + offset));
+        top[0] = (byte)(0 + offset);
+        top[81 & 63] = (byte)(1 + offset);
+        top[162 & 63] = (byte)(2 + offset);
+        Top = Vector512.Create((ReadOnlySpan<byte>)top);
+    }
+
+    public static readonly Avx512Digits Digits = new(DigitForm.Digit);
+    public static readonly Avx512Digits Trits = new(DigitForm.Trit);
+
+    public static bool IsSupported => Avx512Vbmi.IsSupported && Avx512BW.IsSupported;
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static void Decode(in Avx512Digits t, Vector512<byte> b,
+        out Vector512<byte> d0, out Vector512<byte> d1, out Vector512<byte> d2, out Vector512<byte> d3, out Vector512<byte> d4)
+    {
+        var c81 = Vector512.Create((byte)81);
+        var r = Avx512BW.Min(b, b - c81);
+        r = Avx512BW.Min(r, r - c81);
+        d4 = Avx512Vbmi.PermuteVar64x8(t.Top, b - r);
+        d0 = Avx512Vbmi.PermuteVar64x8x2(t.Lo0, r, t.Hi0);
+        d1 = Avx512Vbmi.PermuteVar64x8x2(t.Lo1, r, t.Hi1);
+        d2 = Avx512Vbmi.PermuteVar64x8x2(t.Lo2, r, t.Hi2);
+        d3 = Avx512Vbmi.PermuteVar64x8x2(t.Lo3, r, t.Hi3);
+    }
+}
+
+/// <summary>
+/// TTF1 bytes to five planes of digits with AVX2, 32 bytes at a time (the decode measured on Zen 3
+/// in bench/kernels.md). It never forms trits: it splits each byte b = 16h + l and, with 16-entry
+/// vpshufb tables indexed by h, writes b = 9a + s with a = floor(16h / 9) and s = (16h mod 9) + l
+/// in 0..23; two compares give the carry floor(s / 9), so n = b mod 9 (digits 0 and 1) and
+/// Q = floor(b / 9) = a + carry (digits 2, 3, 4) come out without a multiply, and each digit is one
+/// more table lookup. 7 shuffles, 1 shift and 10 simple ops per 32 bytes.
+/// </summary>
+internal static class Avx2Digits
+{
+    private static Vector256<byte> Table(Func<int, int> f)
+    {
+        Span<byte> t = stackalloc byte[32];
+        for (int i = 0; i < 16; i++) t[i] = t[i + 16] = (byte)f(i);
+        return Vector256.Create((ReadOnlySpan<byte>)t);
+    }
+
+    // (16h mod 9) - 16h, so that adding b itself gives s = (16h mod 9) + l without isolating l.
+    private static readonly Vector256<byte> s_rest = Table(h => 16 * h % 9 - 16 * h);
+    // floor(16h / 9) = 9 a1 + a0: Q = floor(b / 9) = 9 a1 + a0 + carry.
+    private static readonly Vector256<byte> s_a0 = Table(h => 16 * h / 9 % 9);
+    private static readonly Vector256<byte> s_a1 = Table(h => 16 * h / 81);
+    // Digits of a base-9 value v read mod 9, for v in 0..15: low digit v mod 3, high digit (v mod 9) / 3.
+    private static readonly Vector256<byte> s_low = Table(v => v % 9 % 3);
+    private static readonly Vector256<byte> s_high = Table(v => v % 9 / 3);
+
+    public static bool IsSupported => Avx2.IsSupported;
+
+    /// <summary>Digits d = t + 1 of 32 bytes; plane i, byte p is element 5p + i of the chunk.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static void Decode(Vector256<byte> b,
+        out Vector256<byte> d0, out Vector256<byte> d1, out Vector256<byte> d2, out Vector256<byte> d3, out Vector256<byte> d4)
+    {
+        var nibble = Vector256.Create((byte)0x0F);
+        var eight = Vector256.Create((sbyte)8);
+        var seventeen = Vector256.Create((sbyte)17);
+        var nine = Vector256.Create((byte)9);
+        // vpsrlw moves the odd byte's low nibble into bits 4-7 of the even byte: mask it off.
+        var h = Avx2.And(Avx2.ShiftRightLogical(b.AsUInt16(), 4).AsByte(), nibble);
+        var s = Avx2.Add(Avx2.Shuffle(s_rest, h), b);                                  // 0..23
+        var c1 = Avx2.CompareGreaterThan(s.AsSByte(), eight).AsByte();               // s >= 9
+        var c2 = Avx2.CompareGreaterThan(s.AsSByte(), seventeen).AsByte();           // s >= 18
+        var n = Avx2.Subtract(s, Avx2.And(c1, nine));                                // 0..14, = b mod 9 (mod 9)
+        var t = Avx2.Subtract(Avx2.Subtract(Avx2.Shuffle(s_a0, h), c1), c2);        // a0 + carry, 0..10
+        d4 = Avx2.Subtract(Avx2.Shuffle(s_a1, h), Avx2.CompareGreaterThan(t.AsSByte(), eight).AsByte());
+        d0 = Avx2.Shuffle(s_low, n);
+        d1 = Avx2.Shuffle(s_high, n);
+        d2 = Avx2.Shuffle(s_low, t);
+        d3 = Avx2.Shuffle(s_high, t);
+    }
+}
+
+/// <summary>
+/// The order the vector kernels read activations in, so that every weight byte stays in place:
+/// per chunk of <c>c</c> weight bytes (64 for AVX-512, 32 for AVX2, 1 for the scalar kernels,
+/// which is the natural order), five planes of <c>c</c> values, plane i holding element 5p + i of
+/// the chunk at position p. Elements past K (block padding) are zero, so padding trits add nothing.
+/// </summary>
+internal static unsafe class PlaneOrder
+{
+    public static int ChunkBytes(GemvIsa isa) => isa switch { GemvIsa.Avx512 => 64, GemvIsa.Avx2 => 32, _ => 1 };
+
+    /// <summary>Writes <paramref name="rowBytes"/> * 5 values: <paramref name="x"/> (K of them) permuted, then zeros.</summary>
+    public static void Permute<T>(ReadOnlySpan<T> x, int rowBytes, int chunkBytes, T* dst) where T : unmanaged
+    {
+        int k = x.Length;
+        if (chunkBytes == 1)
+        {
+            x.CopyTo(new Span<T>(dst, k));
+            new Span<T>(dst + k, rowBytes * 5 - k).Clear();
+            return;
+        }
+        int chunkTrits = chunkBytes * 5;
+        for (int c = 0; c < rowBytes / chunkBytes; c++)
+        {
+            T* chunk = dst + chunkTrits * c;
+            int at = chunkTrits * c;
+            if (at + chunkTrits <= k)
+            {
+                for (int p = 0; p < chunkBytes; p++)
+                {
+                    int e = at + 5 * p;
+                    chunk[p] = x[e];
+                    chunk[chunkBytes + p] = x[e + 1];
+                    chunk[2 * chunkBytes + p] = x[e + 2];
+                    chunk[3 * chunkBytes + p] = x[e + 3];
+                    chunk[4 * chunkBytes + p] = x[e + 4];
+                }
+                continue;
+            }
+            for (int p = 0; p < chunkBytes; p++)
+                for (int i = 0; i < 5; i++)
+                {
+                    int e = at + 5 * p + i;
+                    chunk[chunkBytes * i + p] = e < k ? x[e] : default;
+                }
+        }
+    }
+}

@@ -1,0 +1,294 @@
+using System.Runtime.CompilerServices;
+using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
+using Ternion.IR.Ternary;
+
+namespace Ternion.Backends.Kernels;
+
+/// <summary>
+/// Dot products of TTF1 rows with one activation vector laid out in <see cref="PlaneOrder"/> for
+/// the same instruction set: the inner loops of the matrix-vector products. Each handles a range
+/// of rows, two rows per pass where the vector width allows (the activation loads are shared).
+/// Rows are <c>rowBytes</c> apart and <c>rowBytes</c> is a multiple of 64 (TTF1 blocks), so every
+/// vector load is whole. Bytes must be valid TTF1 (&lt; 243), checked by the caller.
+/// </summary>
+internal static unsafe class TernaryRowKernels
+{
+    // ------------------------------------------------------------------ int8 activations
+
+    /// <summary>dots[m - first] = sum_k t[m,k] x[k] for m in [first, end); <paramref name="xSum"/> = sum of the activations.</summary>
+    public static void Int8(GemvIsa isa, byte* w, int rowBytes, int first, int end, sbyte* x, int xSum, int* dots)
+    {
+        switch (isa)
+        {
+            case GemvIsa.Avx512: Int8Avx512(w, rowBytes, first, end, x, xSum, dots); break;
+            case GemvIsa.Avx2: Int8Avx2(w, rowBytes, first, end, x, xSum, dots); break;
+            default: Int8Scalar(w, rowBytes, first, end, x, dots); break;
+        }
+    }
+
+    private static void Int8Scalar(byte* w, int rowBytes, int first, int end, sbyte* x, int* dots)
+    {
+        fixed (sbyte* lut = TernaryLut.Table)
+            for (int m = first; m < end; m++)
+            {
+                byte* row = w + (long)m * rowBytes;
+                int sum = 0;
+                for (int j = 0; j < rowBytes; j++)
+                {
+                    sbyte* t = lut + row[j] * 5;
+                    sbyte* a = x + 5 * j;
+                    sum += t[0] * a[0] + t[1] * a[1] + t[2] * a[2] + t[3] * a[3] + t[4] * a[4];
+                }
+                dots[m - first] = sum;
+            }
+    }
+
+    /// <summary>
+    /// 64 bytes (320 trits) per step and row: 10 ops decode (<see cref="Avx512Digits"/>), 5
+    /// vpmaddubsw multiply digits by activations into 16-bit pair sums, 5 adds. A 16-bit lane
+    /// gains at most 5 * 2 * 2 * 128 = 2560 per step, so 12 steps fit before vpmaddwd widens them.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Int8Avx512(byte* w, int rowBytes, int first, int end, sbyte* x, int xSum, int* dots)
+    {
+        ref readonly var t = ref Avx512Digits.Digits;
+        int chunks = rowBytes / 64;
+        var ones = Vector512.Create((short)1);
+        int m = first;
+        for (; m + 2 <= end; m += 2)
+        {
+            byte* ra = w + (long)m * rowBytes, rb = ra + rowBytes;
+            var accA = Vector512<int>.Zero;
+            var accB = Vector512<int>.Zero;
+            for (int c = 0; c < chunks;)
+            {
+                var sa = Vector512<short>.Zero;
+                var sb = Vector512<short>.Zero;
+                int stop = Math.Min(chunks, c + 12);
+                for (; c < stop; c++)
+                {
+                    sbyte* xc = x + 320 * c;
+                    var x0 = Vector512.Load(xc);
+                    var x1 = Vector512.Load(xc + 64);
+                    var x2 = Vector512.Load(xc + 128);
+                    var x3 = Vector512.Load(xc + 192);
+                    var x4 = Vector512.Load(xc + 256);
+                    Avx512Digits.Decode(t, Vector512.Load(ra + 64 * c), out var a0, out var a1, out var a2, out var a3, out var a4);
+                    sa += (Avx512BW.MultiplyAddAdjacent(a0, x0) + Avx512BW.MultiplyAddAdjacent(a1, x1))
+                        + (Avx512BW.MultiplyAddAdjacent(a2, x2) + Avx512BW.MultiplyAddAdjacent(a3, x3)) + Avx512BW.MultiplyAddAdjacent(a4, x4);
+                    Avx512Digits.Decode(t, Vector512.Load(rb + 64 * c), out var b0, out var b1, out var b2, out var b3, out var b4);
+                    sb += (Avx512BW.MultiplyAddAdjacent(b0, x0) + Avx512BW.MultiplyAddAdjacent(b1, x1))
+                        + (Avx512BW.MultiplyAddAdjacent(b2, x2) + Avx512BW.MultiplyAddAdjacent(b3, x3)) + Avx512BW.MultiplyAddAdjacent(b4, x4);
+                }
+                accA += Avx512BW.MultiplyAddAdjacent(sa, ones);
+                accB += Avx512BW.MultiplyAddAdjacent(sb, ones);
+            }
+            dots[m - first] = Vector512.Sum(accA) - xSum;
+            dots[m + 1 - first] = Vector512.Sum(accB) - xSum;
+        }
+        for (; m < end; m++)
+        {
+            byte* ra = w + (long)m * rowBytes;
+            var acc = Vector512<int>.Zero;
+            for (int c = 0; c < chunks;)
+            {
+                var s = Vector512<short>.Zero;
+                int stop = Math.Min(chunks, c + 12);
+                for (; c < stop; c++)
+                {
+                    sbyte* xc = x + 320 * c;
+                    Avx512Digits.Decode(t, Vector512.Load(ra + 64 * c), out var a0, out var a1, out var a2, out var a3, out var a4);
+                    s += (Avx512BW.MultiplyAddAdjacent(a0, Vector512.Load(xc)) + Avx512BW.MultiplyAddAdjacent(a1, Vector512.Load(xc + 64)))
+                        + (Avx512BW.MultiplyAddAdjacent(a2, Vector512.Load(xc + 128)) + Avx512BW.MultiplyAddAdjacent(a3, Vector512.Load(xc + 192)))
+                        + Avx512BW.MultiplyAddAdjacent(a4, Vector512.Load(xc + 256));
+                }
+                acc += Avx512BW.MultiplyAddAdjacent(s, ones);
+            }
+            dots[m - first] = Vector512.Sum(acc) - xSum;
+        }
+    }
+
+    /// <summary>
+    /// 32 bytes (160 trits) per step and row, two rows per pass: 8 shuffle-class and 10 simple ops
+    /// decode (<see cref="Avx2Digits"/>), 5 vpmaddubsw and 5 adds multiply. A 16-bit lane gains at
+    /// most 2560 per step: 12 steps fit.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Int8Avx2(byte* w, int rowBytes, int first, int end, sbyte* x, int xSum, int* dots)
+    {
+        int chunks = rowBytes / 32;
+        var ones = Vector256.Create((short)1);
+        int m = first;
+        for (; m + 2 <= end; m += 2)
+        {
+            byte* ra = w + (long)m * rowBytes, rb = ra + rowBytes;
+            var accA = Vector256<int>.Zero;
+            var accB = Vector256<int>.Zero;
+            for (int c = 0; c < chunks;)
+            {
+                var sa = Vector256<short>.Zero;
+                var sb = Vector256<short>.Zero;
+                int stop = Math.Min(chunks, c + 12);
+                for (; c < stop; c++)
+                {
+                    sbyte* xc = x + 160 * c;
+                    var x0 = Vector256.Load(xc);
+                    var x1 = Vector256.Load(xc + 32);
+                    var x2 = Vector256.Load(xc + 64);
+                    var x3 = Vector256.Load(xc + 96);
+                    var x4 = Vector256.Load(xc + 128);
+                    Avx2Digits.Decode(Vector256.Load(ra + 32 * c), out var a0, out var a1, out var a2, out var a3, out var a4);
+                    sa += (Avx2.MultiplyAddAdjacent(a0, x0) + Avx2.MultiplyAddAdjacent(a1, x1))
+                        + (Avx2.MultiplyAddAdjacent(a2, x2) + Avx2.MultiplyAddAdjacent(a3, x3)) + Avx2.MultiplyAddAdjacent(a4, x4);
+                    Avx2Digits.Decode(Vector256.Load(rb + 32 * c), out var b0, out var b1, out var b2, out var b3, out var b4);
+                    sb += (Avx2.MultiplyAddAdjacent(b0, x0) + Avx2.MultiplyAddAdjacent(b1, x1))
+                        + (Avx2.MultiplyAddAdjacent(b2, x2) + Avx2.MultiplyAddAdjacent(b3, x3)) + Avx2.MultiplyAddAdjacent(b4, x4);
+                }
+                accA += Avx2.MultiplyAddAdjacent(sa, ones);
+                accB += Avx2.MultiplyAddAdjacent(sb, ones);
+            }
+            dots[m - first] = Vector256.Sum(accA) - xSum;
+            dots[m + 1 - first] = Vector256.Sum(accB) - xSum;
+        }
+        for (; m < end; m++)
+        {
+            byte* ra = w + (long)m * rowBytes;
+            var acc = Vector256<int>.Zero;
+            for (int c = 0; c < chunks;)
+            {
+                var s = Vector256<short>.Zero;
+                int stop = Math.Min(chunks, c + 12);
+                for (; c < stop; c++)
+                {
+                    sbyte* xc = x + 160 * c;
+                    Avx2Digits.Decode(Vector256.Load(ra + 32 * c), out var a0, out var a1, out var a2, out var a3, out var a4);
+                    s += (Avx2.MultiplyAddAdjacent(a0, Vector256.Load(xc)) + Avx2.MultiplyAddAdjacent(a1, Vector256.Load(xc + 32)))
+                        + (Avx2.MultiplyAddAdjacent(a2, Vector256.Load(xc + 64)) + Avx2.MultiplyAddAdjacent(a3, Vector256.Load(xc + 96)))
+                        + Avx2.MultiplyAddAdjacent(a4, Vector256.Load(xc + 128));
+                }
+                acc += Avx2.MultiplyAddAdjacent(s, ones);
+            }
+            dots[m - first] = Vector256.Sum(acc) - xSum;
+        }
+    }
+
+    // ------------------------------------------------------------------ float32 activations
+
+    /// <summary>sums[m - first] = sum_k t[m,k] x[k] in float32 for m in [first, end).</summary>
+    public static void Float(GemvIsa isa, byte* w, int rowBytes, int first, int end, float* x, float* sums)
+    {
+        switch (isa)
+        {
+            case GemvIsa.Avx512: FloatAvx512(w, rowBytes, first, end, x, sums); break;
+            case GemvIsa.Avx2: FloatAvx2(w, rowBytes, first, end, x, sums); break;
+            default: FloatScalar(w, rowBytes, first, end, x, sums); break;
+        }
+    }
+
+    private static void FloatScalar(byte* w, int rowBytes, int first, int end, float* x, float* sums)
+    {
+        fixed (sbyte* lut = TernaryLut.Table)
+            for (int m = first; m < end; m++)
+            {
+                byte* row = w + (long)m * rowBytes;
+                float sum = 0;
+                for (int j = 0; j < rowBytes; j++)
+                {
+                    sbyte* t = lut + row[j] * 5;
+                    float* a = x + 5 * j;
+                    sum += t[0] * a[0] + t[1] * a[1] + t[2] * a[2] + t[3] * a[3] + t[4] * a[4];
+                }
+                sums[m - first] = sum;
+            }
+    }
+
+    /// <summary>
+    /// 64 bytes per step and row, two rows per pass: decode to trit planes (signed bytes), park
+    /// them on the stack, then per 16 trits vpmovsxbd + vcvtdq2ps + FMA, four accumulators per row
+    /// so that no FMA waits for the one before.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void FloatAvx512(byte* w, int rowBytes, int first, int end, float* x, float* sums)
+    {
+        ref readonly var t = ref Avx512Digits.Trits;
+        int chunks = rowBytes / 64;
+        sbyte* ta = stackalloc sbyte[320];
+        sbyte* tb = stackalloc sbyte[320];
+        int m = first;
+        for (; m < end; m += 2)
+        {
+            bool two = m + 1 < end;
+            byte* ra = w + (long)m * rowBytes, rb = two ? ra + rowBytes : ra;
+            Vector512<float> a0 = default, a1 = default, a2 = default, a3 = default;
+            Vector512<float> b0 = default, b1 = default, b2 = default, b3 = default;
+            for (int c = 0; c < chunks; c++)
+            {
+                Avx512Digits.Decode(t, Vector512.Load(ra + 64 * c), out var p0, out var p1, out var p2, out var p3, out var p4);
+                p0.Store((byte*)ta); p1.Store((byte*)ta + 64); p2.Store((byte*)ta + 128); p3.Store((byte*)ta + 192); p4.Store((byte*)ta + 256);
+                Avx512Digits.Decode(t, Vector512.Load(rb + 64 * c), out p0, out p1, out p2, out p3, out p4);
+                p0.Store((byte*)tb); p1.Store((byte*)tb + 64); p2.Store((byte*)tb + 128); p3.Store((byte*)tb + 192); p4.Store((byte*)tb + 256);
+                float* xc = x + 320 * c;
+                for (int j = 0; j < 320; j += 64)
+                {
+                    var x0 = Vector512.Load(xc + j);
+                    var x1 = Vector512.Load(xc + j + 16);
+                    var x2 = Vector512.Load(xc + j + 32);
+                    var x3 = Vector512.Load(xc + j + 48);
+                    a0 = Avx512F.FusedMultiplyAdd(Widen(ta + j), x0, a0);
+                    a1 = Avx512F.FusedMultiplyAdd(Widen(ta + j + 16), x1, a1);
+                    a2 = Avx512F.FusedMultiplyAdd(Widen(ta + j + 32), x2, a2);
+                    a3 = Avx512F.FusedMultiplyAdd(Widen(ta + j + 48), x3, a3);
+                    b0 = Avx512F.FusedMultiplyAdd(Widen(tb + j), x0, b0);
+                    b1 = Avx512F.FusedMultiplyAdd(Widen(tb + j + 16), x1, b1);
+                    b2 = Avx512F.FusedMultiplyAdd(Widen(tb + j + 32), x2, b2);
+                    b3 = Avx512F.FusedMultiplyAdd(Widen(tb + j + 48), x3, b3);
+                }
+            }
+            sums[m - first] = Vector512.Sum((a0 + a1) + (a2 + a3));
+            if (two) sums[m + 1 - first] = Vector512.Sum((b0 + b1) + (b2 + b3));
+        }
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        static Vector512<float> Widen(sbyte* p) => Avx512F.ConvertToVector512Single(Avx512F.ConvertToVector512Int32(Vector128.Load(p)));
+    }
+
+    /// <summary>32 bytes per step and row, two rows per pass; per 8 trits vpmovsxbd + vcvtdq2ps + FMA.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void FloatAvx2(byte* w, int rowBytes, int first, int end, float* x, float* sums)
+    {
+        int chunks = rowBytes / 32;
+        sbyte* ta = stackalloc sbyte[160];
+        sbyte* tb = stackalloc sbyte[160];
+        var one = Vector256.Create((byte)1);
+        int m = first;
+        for (; m < end; m += 2)
+        {
+            bool two = m + 1 < end;
+            byte* ra = w + (long)m * rowBytes, rb = two ? ra + rowBytes : ra;
+            Vector256<float> a0 = default, a1 = default, b0 = default, b1 = default;
+            for (int c = 0; c < chunks; c++)
+            {
+                Avx2Digits.Decode(Vector256.Load(ra + 32 * c), out var p0, out var p1, out var p2, out var p3, out var p4);
+                (p0 - one).Store((byte*)ta); (p1 - one).Store((byte*)ta + 32); (p2 - one).Store((byte*)ta + 64); (p3 - one).Store((byte*)ta + 96); (p4 - one).Store((byte*)ta + 128);
+                Avx2Digits.Decode(Vector256.Load(rb + 32 * c), out p0, out p1, out p2, out p3, out p4);
+                (p0 - one).Store((byte*)tb); (p1 - one).Store((byte*)tb + 32); (p2 - one).Store((byte*)tb + 64); (p3 - one).Store((byte*)tb + 96); (p4 - one).Store((byte*)tb + 128);
+                float* xc = x + 160 * c;
+                for (int j = 0; j < 160; j += 16)
+                {
+                    var x0 = Vector256.Load(xc + j);
+                    var x1 = Vector256.Load(xc + j + 8);
+                    a0 = Fma.MultiplyAdd(Widen(ta + j), x0, a0);
+                    a1 = Fma.MultiplyAdd(Widen(ta + j + 8), x1, a1);
+                    b0 = Fma.MultiplyAdd(Widen(tb + j), x0, b0);
+                    b1 = Fma.MultiplyAdd(Widen(tb + j + 8), x1, b1);
+                }
+            }
+            sums[m - first] = Vector256.Sum(a0 + a1);
+            if (two) sums[m + 1 - first] = Vector256.Sum(b0 + b1);
+        }
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        static Vector256<float> Widen(sbyte* p) => Avx.ConvertToVector256Single(Avx2.ConvertToVector256Int32(p));
+    }
+}
