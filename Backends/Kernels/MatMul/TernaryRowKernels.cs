@@ -52,7 +52,8 @@ internal static unsafe class TernaryRowKernels
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void Int8Avx512(byte* w, int rowBytes, int first, int end, sbyte* x, int xSum, int* dots)
     {
-        ref readonly var t = ref Avx512Digits.Digits;
+        var (lo0, hi0, lo1, hi1, lo2, hi2, lo3, hi3, top) = Avx512Digits.Digits.Load();
+        var c81 = Vector512.Create((byte)81);
         int chunks = rowBytes / 64;
         var ones = Vector512.Create((short)1);
         int m = first;
@@ -74,10 +75,10 @@ internal static unsafe class TernaryRowKernels
                     var x2 = Vector512.Load(xc + 128);
                     var x3 = Vector512.Load(xc + 192);
                     var x4 = Vector512.Load(xc + 256);
-                    Avx512Digits.Decode(t, Vector512.Load(ra + 64 * c), out var a0, out var a1, out var a2, out var a3, out var a4);
+                    Avx512Digits.Decode(lo0, hi0, lo1, hi1, lo2, hi2, lo3, hi3, top, c81, Vector512.Load(ra + 64 * c), out var a0, out var a1, out var a2, out var a3, out var a4);
                     sa += (Avx512BW.MultiplyAddAdjacent(a0, x0) + Avx512BW.MultiplyAddAdjacent(a1, x1))
                         + (Avx512BW.MultiplyAddAdjacent(a2, x2) + Avx512BW.MultiplyAddAdjacent(a3, x3)) + Avx512BW.MultiplyAddAdjacent(a4, x4);
-                    Avx512Digits.Decode(t, Vector512.Load(rb + 64 * c), out var b0, out var b1, out var b2, out var b3, out var b4);
+                    Avx512Digits.Decode(lo0, hi0, lo1, hi1, lo2, hi2, lo3, hi3, top, c81, Vector512.Load(rb + 64 * c), out var b0, out var b1, out var b2, out var b3, out var b4);
                     sb += (Avx512BW.MultiplyAddAdjacent(b0, x0) + Avx512BW.MultiplyAddAdjacent(b1, x1))
                         + (Avx512BW.MultiplyAddAdjacent(b2, x2) + Avx512BW.MultiplyAddAdjacent(b3, x3)) + Avx512BW.MultiplyAddAdjacent(b4, x4);
                 }
@@ -98,7 +99,7 @@ internal static unsafe class TernaryRowKernels
                 for (; c < stop; c++)
                 {
                     sbyte* xc = x + 320 * c;
-                    Avx512Digits.Decode(t, Vector512.Load(ra + 64 * c), out var a0, out var a1, out var a2, out var a3, out var a4);
+                    Avx512Digits.Decode(lo0, hi0, lo1, hi1, lo2, hi2, lo3, hi3, top, c81, Vector512.Load(ra + 64 * c), out var a0, out var a1, out var a2, out var a3, out var a4);
                     s += (Avx512BW.MultiplyAddAdjacent(a0, Vector512.Load(xc)) + Avx512BW.MultiplyAddAdjacent(a1, Vector512.Load(xc + 64)))
                         + (Avx512BW.MultiplyAddAdjacent(a2, Vector512.Load(xc + 128)) + Avx512BW.MultiplyAddAdjacent(a3, Vector512.Load(xc + 192)))
                         + Avx512BW.MultiplyAddAdjacent(a4, Vector512.Load(xc + 256));
@@ -211,7 +212,8 @@ internal static unsafe class TernaryRowKernels
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void FloatAvx512(byte* w, int rowBytes, int first, int end, float* x, float* sums)
     {
-        ref readonly var t = ref Avx512Digits.Trits;
+        var (lo0, hi0, lo1, hi1, lo2, hi2, lo3, hi3, top) = Avx512Digits.Trits.Load();
+        var c81 = Vector512.Create((byte)81);
         int chunks = rowBytes / 64;
         sbyte* ta = stackalloc sbyte[320];
         sbyte* tb = stackalloc sbyte[320];
@@ -224,9 +226,9 @@ internal static unsafe class TernaryRowKernels
             Vector512<float> b0 = default, b1 = default, b2 = default, b3 = default;
             for (int c = 0; c < chunks; c++)
             {
-                Avx512Digits.Decode(t, Vector512.Load(ra + 64 * c), out var p0, out var p1, out var p2, out var p3, out var p4);
+                Avx512Digits.Decode(lo0, hi0, lo1, hi1, lo2, hi2, lo3, hi3, top, c81, Vector512.Load(ra + 64 * c), out var p0, out var p1, out var p2, out var p3, out var p4);
                 p0.Store((byte*)ta); p1.Store((byte*)ta + 64); p2.Store((byte*)ta + 128); p3.Store((byte*)ta + 192); p4.Store((byte*)ta + 256);
-                Avx512Digits.Decode(t, Vector512.Load(rb + 64 * c), out p0, out p1, out p2, out p3, out p4);
+                Avx512Digits.Decode(lo0, hi0, lo1, hi1, lo2, hi2, lo3, hi3, top, c81, Vector512.Load(rb + 64 * c), out p0, out p1, out p2, out p3, out p4);
                 p0.Store((byte*)tb); p1.Store((byte*)tb + 64); p2.Store((byte*)tb + 128); p3.Store((byte*)tb + 192); p4.Store((byte*)tb + 256);
                 float* xc = x + 320 * c;
                 for (int j = 0; j < 320; j += 64)
