@@ -35,6 +35,10 @@ public static unsafe class TernionCustomOps
     [UnmanagedCallersOnly(EntryPoint = "RegisterCustomOps")]
     public static nint RegisterCustomOps(nint sessionOptions, nint apiBase)
     {
+        nint avx512 = 0;
+        try { avx512 = NativeVariant.Forward; }
+        catch (Exception) { avx512 = 0; } // no AVX-512 build to hand over to: register this one
+        if (avx512 != 0) return ((delegate* unmanaged<nint, nint, nint>)avx512)(sessionOptions, apiBase);
         var b = (OrtApiBase*)apiBase;
         void** table = b == null ? null : b->GetApi(OrtApi.Version);
         if (table == null) return 1; // no API of version 17 or later: ORT too old, and no way to build a status

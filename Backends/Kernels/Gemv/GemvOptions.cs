@@ -26,8 +26,27 @@ public readonly record struct GemvOptions(int Threads = 1, GemvIsa Isa = GemvIsa
     /// <summary>True when the AVX-512 VBMI paths can run here (Zen 4, Ice Lake and later).</summary>
     public static bool Avx512Available => Avx2Available && Avx512F.IsSupported && Avx512BW.IsSupported && Avx512Vbmi.IsSupported;
 
-    /// <summary>The fastest path this CPU has.</summary>
-    public static GemvIsa Best => Avx512Available ? GemvIsa.Avx512 : Avx2Available ? GemvIsa.Avx2 : GemvIsa.Scalar;
+    /// <summary>
+    /// The fastest path this CPU has, or a slower one when the environment variable
+    /// <c>TERNION_ISA</c> (scalar, avx2, avx512) asks for it: how benchmarks and users time the
+    /// AVX2 and scalar paths of a model on an AVX-512 machine. A request above what the CPU has
+    /// gets the best it has.
+    /// </summary>
+    public static GemvIsa Best { get; } = Cap(Avx512Available ? GemvIsa.Avx512 : Avx2Available ? GemvIsa.Avx2 : GemvIsa.Scalar,
+        Environment.GetEnvironmentVariable("TERNION_ISA"));
+
+    /// <summary>The ceiling TERNION_ISA sets, if any.</summary>
+    public static GemvIsa? Requested { get; } = Parse(Environment.GetEnvironmentVariable("TERNION_ISA"));
+
+    private static GemvIsa? Parse(string? text) => text?.Trim().ToLowerInvariant() switch
+    {
+        "scalar" => GemvIsa.Scalar,
+        "avx2" => GemvIsa.Avx2,
+        "avx512" => GemvIsa.Avx512,
+        _ => null,
+    };
+
+    private static GemvIsa Cap(GemvIsa best, string? requested) => Parse(requested) is { } r && r < best ? r : best;
 
     /// <summary>The paths this CPU can run, slowest first: what tests force one by one.</summary>
     public static IReadOnlyList<GemvIsa> Available =>
