@@ -17,6 +17,11 @@ public sealed record DecoderShape
     public bool Embedding { get; init; } = true;
     /// <summary>Ternary q/k/v/o/gate/up/down; false writes ordinary dense float weights of the same shapes.</summary>
     public bool Ternary { get; init; } = true;
+    /// <summary>
+    /// Quantize the activations of every projection to int8 per token by absmax, the way BitNet
+    /// b1.58 does (s = 127 / clamp(max|x|, 1e-5); x' = clip(round(x s), -128, 127) / s) in float32 ops.
+    /// </summary>
+    public bool ActivationQuant { get; init; }
     public ulong Seed { get; init; } = 1;
     public int HeadDim => Hidden / Heads;
 }
@@ -61,6 +66,17 @@ public static class SyntheticDecoder
             return Op("Mul", [Op("Div", [x, rms]), Gamma(name)]);
         }
 
+        var quantized = new Dictionary<Value, Value>();
+        Value Quant(Value v)
+        {
+            if (!s.ActivationQuant) return v;
+            if (quantized.TryGetValue(v, out var done)) return done;
+            var max = Op("ReduceMax", [Op("Abs", [v]), Ints(-1)], Attribute.Int("keepdims", 1));
+            var sc = Op("Div", [Scalar(127f), Op("Clip", [max, Scalar(1e-5f)])]);
+            var q = Op("Clip", [Op("Round", [Op("Mul", [v, sc])]), Scalar(-128f), Scalar(127f)]);
+            return quantized[v] = Op("Div", [q, sc]);
+        }
+
         var hiddenType = IrType.Tensor(DataType.Float, new Shape([Dim.Of(1), Dim.Symbol("seq"), Dim.Of(s.Hidden)]));
         Value x;
         if (s.Embedding)
@@ -87,9 +103,9 @@ public static class SyntheticDecoder
         {
             string p = $"model.layers.{l}";
             var h = RmsNorm(x, $"{p}.input_layernorm.weight");
-            var q = Op("MatMul", [h, Weight($"{p}.self_attn.q_proj.weight", s.Hidden, s.Heads * d, s.Ternary)]);
-            var k = Op("MatMul", [h, Weight($"{p}.self_attn.k_proj.weight", s.Hidden, s.KvHeads * d, s.Ternary)]);
-            var v = Op("MatMul", [h, Weight($"{p}.self_attn.v_proj.weight", s.Hidden, s.KvHeads * d, s.Ternary)]);
+            var q = Op("MatMul", [Quant(h), Weight($"{p}.self_attn.q_proj.weight", s.Hidden, s.Heads * d, s.Ternary)]);
+            var k = Op("MatMul", [Quant(h), Weight($"{p}.self_attn.k_proj.weight", s.Hidden, s.KvHeads * d, s.Ternary)]);
+            var v = Op("MatMul", [Quant(h), Weight($"{p}.self_attn.v_proj.weight", s.Hidden, s.KvHeads * d, s.Ternary)]);
             Value Heads(Value t, int heads) =>
                 Op("Transpose", [Op("Reshape", [t, Ints(1, -1, heads, d)])], Attribute.Ints("perm", [0, 2, 1, 3]));
             Value Repeat(Value t) => group == 1 ? t
@@ -100,13 +116,13 @@ public static class SyntheticDecoder
             var scores = Op("Add", [Op("Mul", [Op("MatMul", [qh, Op("Transpose", [kh], Attribute.Ints("perm", [0, 1, 3, 2]))]), scale]), mask]);
             var probs = Op("Softmax", [scores], Attribute.Int("axis", -1));
             var ctx = Op("Reshape", [Op("Transpose", [Op("MatMul", [probs, vh])], Attribute.Ints("perm", [0, 2, 1, 3])), Ints(1, -1, s.Heads * d)]);
-            var attn = Op("MatMul", [ctx, Weight($"{p}.self_attn.o_proj.weight", s.Heads * d, s.Hidden, s.Ternary)]);
+            var attn = Op("MatMul", [Quant(ctx), Weight($"{p}.self_attn.o_proj.weight", s.Heads * d, s.Hidden, s.Ternary)]);
             x = Op("Add", [x, attn]);
             var h2 = RmsNorm(x, $"{p}.post_attention_layernorm.weight");
-            var gate = Op("MatMul", [h2, Weight($"{p}.mlp.gate_proj.weight", s.Hidden, s.Ffn, s.Ternary)]);
-            var up = Op("MatMul", [h2, Weight($"{p}.mlp.up_proj.weight", s.Hidden, s.Ffn, s.Ternary)]);
+            var gate = Op("MatMul", [Quant(h2), Weight($"{p}.mlp.gate_proj.weight", s.Hidden, s.Ffn, s.Ternary)]);
+            var up = Op("MatMul", [Quant(h2), Weight($"{p}.mlp.up_proj.weight", s.Hidden, s.Ffn, s.Ternary)]);
             var act = Op("Mul", [Op("Mul", [gate, Op("Sigmoid", [gate])]), up]);
-            var down = Op("MatMul", [act, Weight($"{p}.mlp.down_proj.weight", s.Ffn, s.Hidden, s.Ternary)]);
+            var down = Op("MatMul", [Quant(act), Weight($"{p}.mlp.down_proj.weight", s.Ffn, s.Hidden, s.Ternary)]);
             x = Op("Add", [x, down]);
         }
         x = RmsNorm(x, "model.norm.weight");
