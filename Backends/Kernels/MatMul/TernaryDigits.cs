@@ -6,13 +6,6 @@ using Ternion.IR.Ternary;
 namespace Ternion.Backends.Kernels;
 
 /// <summary>
-/// What a vector decoder yields per trit: the digit d = t + 1 in {0, 1, 2} (unsigned, for
-/// vpmaddubsw against signed int8 activations, with sum(x) subtracted once per row), or the trit
-/// t itself as a signed byte (for float products, exact with no correction).
-/// </summary>
-internal enum DigitForm { Digit, Trit }
-
-/// <summary>
 /// TTF1 bytes to five planes of digits with AVX-512 VBMI, 64 bytes at a time, no multiply and no
 /// division. For b = d0 + 3 d1 + 9 d2 + 27 d3 + 81 d4 (b &lt; 243):
 /// <list type="bullet">
@@ -30,30 +23,38 @@ internal readonly struct Avx512Digits
 {
     public readonly Vector512<byte> Lo0, Hi0, Lo1, Hi1, Lo2, Hi2, Lo3, Hi3, Top;
 
-    private Avx512Digits(DigitForm form)
+    /// <summary>Tables that map each digit d (0, 1, 2) to <paramref name="map"/>(d).</summary>
+    private Avx512Digits(Func<int, byte> map)
     {
-        int offset = form == DigitForm.Digit ? 0 : -1;
         Span<byte> t = stackalloc byte[128];
         var lo = new Vector512<byte>[4];
         var hi = new Vector512<byte>[4];
         for (int i = 0; i < 4; i++)
         {
             int pow = i == 0 ? 1 : i == 1 ? 3 : i == 2 ? 9 : 27;
-            for (int r = 0; r < 128; r++) t[r] = (byte)((r < 81 ? r / pow % 3 : 1) + offset);
+            for (int r = 0; r < 128; r++) t[r] = map(r < 81 ? r / pow % 3 : 1);
             lo[i] = Vector512.Create((ReadOnlySpan<byte>)t[..64]);
             hi[i] = Vector512.Create((ReadOnlySpan<byte>)t[64..]);
         }
         (Lo0, Hi0, Lo1, Hi1, Lo2, Hi2, Lo3, Hi3) = (lo[0], hi[0], lo[1], hi[1], lo[2], hi[2], lo[3], hi[3]);
         Span<byte> top = stackalloc byte[64];
-        top.Fill((byte)(1 + offset));
-        top[0] = (byte)(0 + offset);
-        top[81 & 63] = (byte)(1 + offset);
-        top[162 & 63] = (byte)(2 + offset);
+        top.Fill(map(1));
+        top[0] = map(0);
+        top[81 & 63] = map(1);
+        top[162 & 63] = map(2);
         Top = Vector512.Create((ReadOnlySpan<byte>)top);
     }
 
-    public static readonly Avx512Digits Digits = new(DigitForm.Digit);
-    public static readonly Avx512Digits Trits = new(DigitForm.Trit);
+    /// <summary>d = t + 1, for vpmaddubsw.</summary>
+    public static readonly Avx512Digits Digits = new(d => (byte)d);
+    /// <summary>t as a signed byte.</summary>
+    public static readonly Avx512Digits Trits = new(d => (byte)(d - 1));
+    /// <summary>
+    /// The top byte of the float32 t / 2 (0xBF for -0.5, 0x3F for +0.5, 0 for 0): a byte permute
+    /// that moves it to the top of a zeroed dword makes the float itself, with no conversion.
+    /// Sums of t x / 2 are exactly half the sums of t x (a power of two commutes with rounding).
+    /// </summary>
+    public static readonly Avx512Digits HalfFloatTop = new(d => d switch { 0 => 0xBF, 2 => 0x3F, _ => 0 });
 
     public static bool IsSupported => Avx512Vbmi.IsSupported && Avx512BW.IsSupported;
 
@@ -144,7 +145,23 @@ internal static unsafe class PlaneOrder
     public static int ChunkBytes(GemvIsa isa) => isa switch { GemvIsa.Avx512 => 64, GemvIsa.Avx2 => 32, _ => 1 };
 
     /// <summary>Writes <paramref name="rowBytes"/> * 5 values: <paramref name="x"/> (K of them) permuted, then zeros.</summary>
-    public static void Permute<T>(ReadOnlySpan<T> x, int rowBytes, int chunkBytes, T* dst) where T : unmanaged
+    public static void Permute<T>(ReadOnlySpan<T> x, int rowBytes, int chunkBytes, T* dst) where T : unmanaged =>
+        Permute(x, rowBytes, chunkBytes, dst, Identity);
+
+    /// <summary>
+    /// The float32 order of the AVX-512 kernels: plane order, and inside each 64-value plane the
+    /// value of byte p = 16 L + 4 q + j at 16 q + 4 L + j. A vpshufb (which stays inside 128-bit
+    /// lanes) then widens plane bytes 4q..4q+3 of every lane into the 16 floats of quarter q,
+    /// where a byte permute across lanes would cost more.
+    /// </summary>
+    public static void PermuteFloatAvx512(ReadOnlySpan<float> x, int rowBytes, float* dst) => Permute(x, rowBytes, 64, dst, Avx512FloatPosition);
+
+    /// <summary>Where byte p of a 64-byte plane lands in the AVX-512 float order.</summary>
+    public static int Avx512FloatPosition(int p) => (p >> 2 & 3) * 16 + (p >> 4) * 4 + (p & 3);
+
+    private static int Identity(int p) => p;
+
+    private static void Permute<T>(ReadOnlySpan<T> x, int rowBytes, int chunkBytes, T* dst, Func<int, int> position) where T : unmanaged
     {
         int k = x.Length;
         if (chunkBytes == 1)
@@ -154,28 +171,17 @@ internal static unsafe class PlaneOrder
             return;
         }
         int chunkTrits = chunkBytes * 5;
+        Span<int> at = stackalloc int[chunkBytes];
+        for (int p = 0; p < chunkBytes; p++) at[p] = position(p);
         for (int c = 0; c < rowBytes / chunkBytes; c++)
         {
             T* chunk = dst + chunkTrits * c;
-            int at = chunkTrits * c;
-            if (at + chunkTrits <= k)
-            {
-                for (int p = 0; p < chunkBytes; p++)
-                {
-                    int e = at + 5 * p;
-                    chunk[p] = x[e];
-                    chunk[chunkBytes + p] = x[e + 1];
-                    chunk[2 * chunkBytes + p] = x[e + 2];
-                    chunk[3 * chunkBytes + p] = x[e + 3];
-                    chunk[4 * chunkBytes + p] = x[e + 4];
-                }
-                continue;
-            }
+            int from = chunkTrits * c;
             for (int p = 0; p < chunkBytes; p++)
                 for (int i = 0; i < 5; i++)
                 {
-                    int e = at + 5 * p + i;
-                    chunk[chunkBytes * i + p] = e < k ? x[e] : default;
+                    int e = from + 5 * p + i;
+                    chunk[chunkBytes * i + at[p]] = e < k ? x[e] : default;
                 }
         }
     }

@@ -205,54 +205,61 @@ internal static unsafe class TernaryRowKernels
     }
 
     /// <summary>
-    /// 64 bytes per step and row, two rows per pass: decode to trit planes (signed bytes), park
-    /// them on the stack, then per 16 trits vpmovsxbd + vcvtdq2ps + FMA, four accumulators per row
-    /// so that no FMA waits for the one before.
+    /// 64 bytes per step, two rows per pass. The decode's tables give each trit as the top byte
+    /// of the float t / 2 (<see cref="Avx512Digits.HalfFloatTop"/>), and one in-lane vpshufb per 16
+    /// trits moves 16 of those bytes to the tops of zeroed dwords: the float32 values themselves,
+    /// with no widening and no int-to-float conversion (activations are in
+    /// <see cref="PlaneOrder.PermuteFloatAvx512"/> order to match). Then one FMA per 16 trits, the
+    /// floor of any float product. Sums are of t x / 2, exactly half those of t x, doubled at the end.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void FloatAvx512(byte* w, int rowBytes, int first, int end, float* x, float* sums)
     {
-        var (lo0, hi0, lo1, hi1, lo2, hi2, lo3, hi3, top) = Avx512Digits.Trits.Load();
+        var (lo0, hi0, lo1, hi1, lo2, hi2, lo3, hi3, top) = Avx512Digits.HalfFloatTop.Load();
         var c81 = Vector512.Create((byte)81);
+        var e0 = FloatExpand(0); var e1 = FloatExpand(1); var e2 = FloatExpand(2); var e3 = FloatExpand(3);
         int chunks = rowBytes / 64;
-        sbyte* ta = stackalloc sbyte[320];
-        sbyte* tb = stackalloc sbyte[320];
-        int m = first;
-        for (; m < end; m += 2)
+        // Two rows per pass: every activation load (1280 bytes of them per 64 weight bytes) serves both.
+        for (int m = first; m < end; m += 2)
         {
             bool two = m + 1 < end;
             byte* ra = w + (long)m * rowBytes, rb = two ? ra + rowBytes : ra;
-            Vector512<float> a0 = default, a1 = default, a2 = default, a3 = default;
-            Vector512<float> b0 = default, b1 = default, b2 = default, b3 = default;
+            Vector512<float> a0 = default, a1 = default, b0 = default, b1 = default;
             for (int c = 0; c < chunks; c++)
             {
-                Avx512Digits.Decode(lo0, hi0, lo1, hi1, lo2, hi2, lo3, hi3, top, c81, Vector512.Load(ra + 64 * c), out var p0, out var p1, out var p2, out var p3, out var p4);
-                p0.Store((byte*)ta); p1.Store((byte*)ta + 64); p2.Store((byte*)ta + 128); p3.Store((byte*)ta + 192); p4.Store((byte*)ta + 256);
-                Avx512Digits.Decode(lo0, hi0, lo1, hi1, lo2, hi2, lo3, hi3, top, c81, Vector512.Load(rb + 64 * c), out p0, out p1, out p2, out p3, out p4);
-                p0.Store((byte*)tb); p1.Store((byte*)tb + 64); p2.Store((byte*)tb + 128); p3.Store((byte*)tb + 192); p4.Store((byte*)tb + 256);
+                Avx512Digits.Decode(lo0, hi0, lo1, hi1, lo2, hi2, lo3, hi3, top, c81, Vector512.Load(ra + 64 * c), out var pa0, out var pa1, out var pa2, out var pa3, out var pa4);
+                Avx512Digits.Decode(lo0, hi0, lo1, hi1, lo2, hi2, lo3, hi3, top, c81, Vector512.Load(rb + 64 * c), out var pb0, out var pb1, out var pb2, out var pb3, out var pb4);
                 float* xc = x + 320 * c;
-                for (int j = 0; j < 320; j += 64)
-                {
-                    var x0 = Vector512.Load(xc + j);
-                    var x1 = Vector512.Load(xc + j + 16);
-                    var x2 = Vector512.Load(xc + j + 32);
-                    var x3 = Vector512.Load(xc + j + 48);
-                    a0 = Avx512F.FusedMultiplyAdd(Widen(ta + j), x0, a0);
-                    a1 = Avx512F.FusedMultiplyAdd(Widen(ta + j + 16), x1, a1);
-                    a2 = Avx512F.FusedMultiplyAdd(Widen(ta + j + 32), x2, a2);
-                    a3 = Avx512F.FusedMultiplyAdd(Widen(ta + j + 48), x3, a3);
-                    b0 = Avx512F.FusedMultiplyAdd(Widen(tb + j), x0, b0);
-                    b1 = Avx512F.FusedMultiplyAdd(Widen(tb + j + 16), x1, b1);
-                    b2 = Avx512F.FusedMultiplyAdd(Widen(tb + j + 32), x2, b2);
-                    b3 = Avx512F.FusedMultiplyAdd(Widen(tb + j + 48), x3, b3);
-                }
+                Plane(pa0, pb0, xc); Plane(pa1, pb1, xc + 64); Plane(pa2, pb2, xc + 128); Plane(pa3, pb3, xc + 192); Plane(pa4, pb4, xc + 256);
             }
-            sums[m - first] = Vector512.Sum((a0 + a1) + (a2 + a3));
-            if (two) sums[m + 1 - first] = Vector512.Sum((b0 + b1) + (b2 + b3));
-        }
+            sums[m - first] = 2 * Vector512.Sum(a0 + a1);
+            if (two) sums[m + 1 - first] = 2 * Vector512.Sum(b0 + b1);
 
-        [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        static Vector512<float> Widen(sbyte* p) => Avx512F.ConvertToVector512Single(Avx512F.ConvertToVector512Int32(Vector128.Load(p)));
+            [MethodImpl(MethodImplOptions.AggressiveInlining)]
+            void Plane(Vector512<byte> pa, Vector512<byte> pb, float* xp)
+            {
+                var x0 = Vector512.Load(xp); var x1 = Vector512.Load(xp + 16);
+                a0 = Avx512F.FusedMultiplyAdd(Avx512BW.Shuffle(pa, e0).AsSingle(), x0, a0);
+                b0 = Avx512F.FusedMultiplyAdd(Avx512BW.Shuffle(pb, e0).AsSingle(), x0, b0);
+                a1 = Avx512F.FusedMultiplyAdd(Avx512BW.Shuffle(pa, e1).AsSingle(), x1, a1);
+                b1 = Avx512F.FusedMultiplyAdd(Avx512BW.Shuffle(pb, e1).AsSingle(), x1, b1);
+                var x2 = Vector512.Load(xp + 32); var x3 = Vector512.Load(xp + 48);
+                a0 = Avx512F.FusedMultiplyAdd(Avx512BW.Shuffle(pa, e2).AsSingle(), x2, a0);
+                b0 = Avx512F.FusedMultiplyAdd(Avx512BW.Shuffle(pb, e2).AsSingle(), x2, b0);
+                a1 = Avx512F.FusedMultiplyAdd(Avx512BW.Shuffle(pa, e3).AsSingle(), x3, a1);
+                b1 = Avx512F.FusedMultiplyAdd(Avx512BW.Shuffle(pb, e3).AsSingle(), x3, b1);
+            }
+        }
+    }
+
+    /// <summary>vpshufb control for quarter q: in every 128-bit lane, dword j's top byte takes lane byte 4q + j; 0x80 zeroes the rest.</summary>
+    internal static Vector512<byte> FloatExpand(int quarter)
+    {
+        Span<byte> idx = stackalloc byte[64];
+        idx.Fill(0x80);
+        for (int lane = 0; lane < 4; lane++)
+            for (int j = 0; j < 4; j++) idx[16 * lane + 4 * j + 3] = (byte)(4 * quarter + j);
+        return Vector512.Create((ReadOnlySpan<byte>)idx);
     }
 
     /// <summary>32 bytes per step and row, two rows per pass; per 8 trits vpmovsxbd + vcvtdq2ps + FMA.</summary>

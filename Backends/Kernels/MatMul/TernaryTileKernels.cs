@@ -18,7 +18,8 @@ internal static unsafe class TernaryTileKernels
 
     /// <summary>
     /// Rows [0, rows) of <paramref name="w"/>, bytes [from, from + bytes) of each, as float trits:
-    /// tile[r * bytes * 5 + j] in plane order. <paramref name="from"/> and <paramref name="bytes"/> are multiples of 64.
+    /// tile[r * bytes * 5 + j] in the order the float activations use (<see cref="PlaneOrder"/>;
+    /// on AVX-512 <see cref="PlaneOrder.PermuteFloatAvx512"/>). <paramref name="from"/> and <paramref name="bytes"/> are multiples of 64.
     /// </summary>
     public static void DecodeFloat(GemvIsa isa, byte* w, int rowBytes, int rows, int from, int bytes, float* tile)
     {
@@ -31,12 +32,24 @@ internal static unsafe class TernaryTileKernels
             {
                 case GemvIsa.Avx512:
                 {
-                    var (lo0, hi0, lo1, hi1, lo2, hi2, lo3, hi3, top) = Avx512Digits.Trits.Load();
-        var c81 = Vector512.Create((byte)81);
+                    // The same widening as the matrix-vector kernel (vpshufb of float top bytes), in its activation order.
+                    var (lo0, hi0, lo1, hi1, lo2, hi2, lo3, hi3, top) = Avx512Digits.HalfFloatTop.Load();
+                    var c81 = Vector512.Create((byte)81);
+                    var e0 = TernaryRowKernels.FloatExpand(0); var e1 = TernaryRowKernels.FloatExpand(1);
+                    var e2 = TernaryRowKernels.FloatExpand(2); var e3 = TernaryRowKernels.FloatExpand(3);
                     for (int c = 0; c < bytes; c += 64, dst += 320)
                     {
                         Avx512Digits.Decode(lo0, hi0, lo1, hi1, lo2, hi2, lo3, hi3, top, c81, Vector512.Load(src + c), out var p0, out var p1, out var p2, out var p3, out var p4);
                         Widen(p0, dst); Widen(p1, dst + 64); Widen(p2, dst + 128); Widen(p3, dst + 192); Widen(p4, dst + 256);
+                    }
+
+                    // t / 2 doubled: the tile holds t itself.
+                    void Widen(Vector512<byte> p, float* to)
+                    {
+                        var h = Avx512BW.Shuffle(p, e0).AsSingle(); (h + h).Store(to);
+                        h = Avx512BW.Shuffle(p, e1).AsSingle(); (h + h).Store(to + 16);
+                        h = Avx512BW.Shuffle(p, e2).AsSingle(); (h + h).Store(to + 32);
+                        h = Avx512BW.Shuffle(p, e3).AsSingle(); (h + h).Store(to + 48);
                     }
                     break;
                 }
@@ -60,17 +73,6 @@ internal static unsafe class TernaryTileKernels
                     break;
             }
         }
-    }
-
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void Widen(Vector512<byte> trits, float* dst)
-    {
-        var s = trits.AsSByte();
-        Vector256<sbyte> lo = s.GetLower(), hi = s.GetUpper();
-        Avx512F.ConvertToVector512Single(Avx512F.ConvertToVector512Int32(lo.GetLower())).Store(dst);
-        Avx512F.ConvertToVector512Single(Avx512F.ConvertToVector512Int32(lo.GetUpper())).Store(dst + 16);
-        Avx512F.ConvertToVector512Single(Avx512F.ConvertToVector512Int32(hi.GetLower())).Store(dst + 32);
-        Avx512F.ConvertToVector512Single(Avx512F.ConvertToVector512Int32(hi.GetUpper())).Store(dst + 48);
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]

@@ -173,7 +173,11 @@ public sealed unsafe class TernaryMatMulKernel
         try
         {
             for (int t = 0; t < tokens; t++)
-                PlaneOrder.Permute(new ReadOnlySpan<float>(x + (long)t * k, k), _rowBytes, chunk, planes + (long)t * kpad);
+            {
+                var xt = new ReadOnlySpan<float>(x + (long)t * k, k);
+                if (isa == GemvIsa.Avx512) PlaneOrder.PermuteFloatAvx512(xt, _rowBytes, planes + (long)t * kpad);
+                else PlaneOrder.Permute(xt, _rowBytes, chunk, planes + (long)t * kpad);
+            }
             nint w = (nint)packed, xp = (nint)planes, sp = (nint)scale, bp = (nint)bias, yp = (nint)y;
             int rowBytes = _rowBytes;
             if (tokens <= MaxGemvTokens)
