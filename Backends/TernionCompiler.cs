@@ -1,10 +1,12 @@
 using System.Diagnostics;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
+using Ternion.Backends.Evaluation;
 using Ternion.Backends.Targets;
 using Ternion.IR;
 using Ternion.IR.Serialization;
 using Ternion.Passes;
+using Ternion.Passes.Constants;
 using Ternion.Passes.Ternary;
 
 namespace Ternion.Backends;
@@ -66,16 +68,35 @@ public static class TernionCompiler
         return new CompileOptions { BlockSize = bs, MinElements = minElements, FallbackBody = fallbackBody, Capabilities = target.Capabilities, Threads = threads };
     }
 
-    /// <summary>Runs a target's pipeline on a model in memory (no files written).</summary>
+    /// <summary>
+    /// Runs a target's pipeline on a model in memory (no files written). Weights computed by
+    /// subgraphs are evaluated natively where the operators are exactly defined and with ONNX Runtime
+    /// otherwise (<paramref name="evaluator"/> replaces that choice). Packed weights of such
+    /// subgraphs wait in a temporary file until the model is saved; it goes when the process ends.
+    /// </summary>
     public static Model CompileModel(Model model, ITarget target, CompileOptions options, TargetOptions? targetOptions = null,
-        ILogger? logger = null, CompileReport? report = null, PassManagerOptions? managerOptions = null, IEnumerable<IPass>? extraPasses = null)
+        ILogger? logger = null, CompileReport? report = null, PassManagerOptions? managerOptions = null, IEnumerable<IPass>? extraPasses = null,
+        IConstantEvaluator? evaluator = null)
     {
-        targetOptions ??= new TargetOptions { FallbackBody = options.FallbackBody };
-        var pipeline = PipelineFor(target, targetOptions);
-        if (extraPasses is not null) foreach (var p in extraPasses) pipeline.Add(p);
+        using var ort = evaluator is null ? new OrtConstantEvaluator() : null;
+        var ctx = NewContext(target, options, logger, report, evaluator ?? DefaultEvaluator(ort!));
+        return Run(model, target, targetOptions ?? new TargetOptions { FallbackBody = options.FallbackBody }, ctx, managerOptions, extraPasses);
+    }
+
+    /// <summary>Native evaluation first (exact operators), ONNX Runtime for reductions and the rest.</summary>
+    public static IConstantEvaluator DefaultEvaluator(OrtConstantEvaluator ort) => new ChainedEvaluator(new NativeConstantEvaluator(), ort);
+
+    private static PassContext NewContext(ITarget target, CompileOptions options, ILogger? logger, CompileReport? report, IConstantEvaluator evaluator)
+    {
         report ??= new CompileReport();
         report.Target = target.Name;
-        var ctx = new PassContext(options, logger ?? NullLogger.Instance, report);
+        return new PassContext(options, logger ?? NullLogger.Instance, report) { ConstantEvaluator = evaluator };
+    }
+
+    private static Model Run(Model model, ITarget target, TargetOptions targetOptions, PassContext ctx, PassManagerOptions? managerOptions, IEnumerable<IPass>? extraPasses)
+    {
+        var pipeline = PipelineFor(target, targetOptions);
+        if (extraPasses is not null) foreach (var p in extraPasses) pipeline.Add(p);
         // TernaryDecode nodes of a model compiled before: broken ones are refused before any pass.
         TernaryDecodeInputCheck.Check(model, ctx.Cancellation);
         return new PassManager(pipeline.Passes, managerOptions).Run(model, ctx);
@@ -98,29 +119,40 @@ public static class TernionCompiler
         phase?.Invoke("passes");
         var report = new CompileReport { Target = target.Name, BytesBefore = FileBytes(model) };
         var sources = model.SourceFiles;
+        using var ort = new OrtConstantEvaluator();
+        var ctx = NewContext(target, options, logger, report, DefaultEvaluator(ort));
         try
         {
-            model = CompileModel(model, target, options, targetOptions, logger, report,
-                new PassManagerOptions { CheckInvariants = request.CheckInvariants, DumpDirectory = request.DumpIrDirectory }, extra);
-            // A functional pass returns a new model; the files to protect are still the input's.
-            model.SourceFiles.UnionWith(sources);
-        }
-        catch (TernionException problem) when (problem is not ModelFormatException)
-        {
-            // Passes name the node or tensor; the user also needs to know which file holds it.
-            throw new ModelFormatException(request.InputPath, problem.Message, problem);
-        }
-        phase?.Invoke("writing (packing runs here, tensor by tensor)");
-        var saved = target is IEmitsModel e
-            ? e.Emit(model, request.OutputPath, targetOptions)
-            : ModelSerializer.Save(model, request.OutputPath, new SaveOptions
+            try
             {
-                ExternalData = request.ExternalData,
-                Alignment = request.Alignment ?? target.Capabilities.Alignment,
-                Progress = progress,
-            });
-        report.BytesAfter = saved.ModelBytes + saved.DataBytes;
-        return new CompileResult(report, saved, clock.Elapsed);
+                model = Run(model, target, targetOptions, ctx,
+                    new PassManagerOptions { CheckInvariants = request.CheckInvariants, DumpDirectory = request.DumpIrDirectory }, extra);
+                // A functional pass returns a new model; the files to protect are still the input's.
+                model.SourceFiles.UnionWith(sources);
+            }
+            catch (TernionException problem) when (problem is not ModelFormatException)
+            {
+                // Passes name the node or tensor; the user also needs to know which file holds it.
+                throw new ModelFormatException(request.InputPath, problem.Message, problem);
+            }
+            ort.Dispose(); // its sessions are not needed for writing
+            phase?.Invoke("writing (packing runs here, tensor by tensor)");
+            var saved = target is IEmitsModel e
+                ? e.Emit(model, request.OutputPath, targetOptions)
+                : ModelSerializer.Save(model, request.OutputPath, new SaveOptions
+                {
+                    ExternalData = request.ExternalData,
+                    Alignment = request.Alignment ?? target.Capabilities.Alignment,
+                    Progress = progress,
+                });
+            report.BytesAfter = saved.ModelBytes + saved.DataBytes;
+            return new CompileResult(report, saved, clock.Elapsed);
+        }
+        finally
+        {
+            // Weights packed from subgraphs waited in the spill file until they were written.
+            ctx.ReleaseSpill();
+        }
     }
 
     private static void CheckReportPath(string reportPath, Model model, string outputPath)

@@ -39,12 +39,23 @@ public sealed class TernaryWeightEntry
     [JsonPropertyName("scaleKind")] public string ScaleKind { get; set; } = "per-tensor";
     [JsonPropertyName("packedBytes")] public long PackedBytes { get; set; }
     [JsonPropertyName("originalBytes")] public long OriginalBytes { get; set; }
+    /// <summary>
+    /// Where the weight came from: "initializer", "dequantize-linear", "weight-subgraph" (a constant
+    /// subgraph quantizing or converting it), "packed-uint8" (bytes unpacked in the graph) or "matmulnbits".
+    /// </summary>
+    [JsonPropertyName("source")] public string Source { get; set; } = "initializer";
+    /// <summary>The operators of the subgraph that computed it, in order (empty for an initializer).</summary>
+    [JsonPropertyName("sourceOps")] public List<string> SourceOps { get; set; } = new();
+    /// <summary>The stored tensor it was computed from (a master weight, the packed bytes, the quantized blob).</summary>
+    [JsonPropertyName("sourceTensor")] public string? SourceTensor { get; set; }
 }
 
 public sealed class RejectedEntry
 {
     [JsonPropertyName("name")] public string Name { get; set; } = "";
     [JsonPropertyName("reason")] public string Reason { get; set; } = "";
+    /// <summary>What kind of candidate it was (same words as <see cref="TernaryWeightEntry.Source"/>).</summary>
+    [JsonPropertyName("source")] public string Source { get; set; } = "initializer";
 }
 
 public sealed class FlexAttentionEntry

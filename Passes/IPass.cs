@@ -81,6 +81,19 @@ public sealed class PassContext
     public CompileReport Report { get; }
     public CancellationToken Cancellation { get; init; }
 
+    /// <summary>
+    /// Computes constant subgraphs (weights quantized or unpacked inside the graph). The native
+    /// evaluator handles exactly-defined operators; the compiler adds ONNX Runtime for the rest.
+    /// </summary>
+    public Constants.IConstantEvaluator ConstantEvaluator { get; init; } = new Constants.NativeConstantEvaluator();
+
+    /// <summary>Where tensors computed by passes wait until the model is written (created on first use).</summary>
+    public Ternary.SpillStore Spill => LazyInitializer.EnsureInitialized(ref _spill, () => new Ternary.SpillStore());
+    private Ternary.SpillStore? _spill;
+
+    /// <summary>Deletes the spill file; call once the model has been written.</summary>
+    public void ReleaseSpill() { _spill?.Dispose(); _spill = null; }
+
     private readonly Dictionary<Type, object> _state = new();
 
     /// <summary>Typed state one pass leaves for a later one (e.g. the weights detection found, for packing).</summary>

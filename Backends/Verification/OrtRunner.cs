@@ -20,6 +20,11 @@ public sealed record OrtRunOptions
     /// or its TernaryDecode function body would not be what runs.
     /// </summary>
     public bool TernionCustomOps { get; init; }
+    /// <summary>
+    /// Session configuration entries, e.g. "session.disable_quant_qdq" = "1", which lets constant
+    /// folding compute DequantizeLinear of initializers (ORT keeps them for its quantized kernels otherwise).
+    /// </summary>
+    public IReadOnlyDictionary<string, string>? ConfigEntries { get; init; }
 }
 
 /// <summary>Runs a model on ONNX Runtime (CPU) and returns its outputs as plain values.</summary>
@@ -34,6 +39,8 @@ public static class OrtRunner
             so.AddSessionConfigEntry("optimization.disable_specified_optimizers", string.Join(";", o.DisabledOptimizers));
         if (o.DimOverrides is not null)
             foreach (var (k, v) in o.DimOverrides) so.AddFreeDimensionOverrideByName(k, v);
+        if (o.ConfigEntries is not null)
+            foreach (var (k, v) in o.ConfigEntries) so.AddSessionConfigEntry(k, v);
         if (o.TernionCustomOps) Ternion.Backends.OrtOps.TernionCustomOps.AddTo(so.DangerousGetHandle());
         return so;
     }

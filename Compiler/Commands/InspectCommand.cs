@@ -57,6 +57,8 @@ public sealed class ModelSummary
     [JsonPropertyName("functions")] public List<FunctionSummary> Functions { get; init; } = new();
     [JsonPropertyName("maxSubgraphDepth")] public int MaxSubgraphDepth { get; init; }
     [JsonPropertyName("metadata")] public Dictionary<string, string?> Metadata { get; init; } = new();
+    /// <summary>MatMul/Gemm/MatMulNBits weights by the form they are stored in; compile tells which are ternary.</summary>
+    [JsonPropertyName("weightCandidates")] public SortedDictionary<string, int> WeightCandidates { get; init; } = new(StringComparer.Ordinal);
 
     public static readonly JsonSerializerOptions JsonOptions = new() { WriteIndented = true, DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull };
 
@@ -91,6 +93,7 @@ public sealed class ModelSummary
             Functions = m.Functions.Select(f => new FunctionSummary(f.Key, f.Body.AllGraphs().Sum(g => g.Nodes.Count))).ToList(),
             MaxSubgraphDepth = m.AllGraphs().Max(g => g.Depth),
             Metadata = m.Metadata.Where(e => e.Key is not null).GroupBy(e => e.Key!).ToDictionary(g => g.Key, g => g.Last().Value),
+            WeightCandidates = Passes.Ternary.Sources.WeightCandidates.ByForm(m),
         };
     }
 
@@ -112,6 +115,8 @@ public sealed class ModelSummary
         w.WriteLine($"functions:    {(Functions.Count == 0 ? "none" : "")}");
         foreach (var f in Functions) w.WriteLine($"  {f.Name} ({f.Nodes} nodes)");
         w.WriteLine($"max subgraph depth: {MaxSubgraphDepth}");
+        w.WriteLine($"weight candidates: {(WeightCandidates.Count == 0 ? "none" : string.Join(", ", WeightCandidates.Select(c => $"{c.Value:N0} {c.Key}")))}"
+            + (WeightCandidates.Count == 0 ? "" : " (compile reads the values to tell which are ternary)"));
         if (Metadata.Count > 0)
         {
             w.WriteLine("metadata:");

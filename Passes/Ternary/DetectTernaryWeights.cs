@@ -1,27 +1,44 @@
 using Microsoft.Extensions.Logging;
 using Ternion.IR;
+using Ternion.Passes.Constants;
+using Ternion.Passes.Ternary.Sources;
 
 namespace Ternion.Passes.Ternary;
 
 /// <summary>A weight the detector found ternary, ready for packing.</summary>
 public sealed class TernaryWeight
 {
-    /// <summary>The value whose uses will read the decoded weight (the initializer, or DequantizeLinear's output).</summary>
-    public required Value Target { get; init; }
-    /// <summary>The float initializer, or the int8 initializer behind a DequantizeLinear.</summary>
+    /// <summary>
+    /// The value whose uses will read the decoded weight: the initializer, or the value a constant
+    /// subgraph computes. Null for a MatMulNBits, whose node is rewritten instead (<see cref="NBitsNode"/>).
+    /// </summary>
+    public Value? Target { get; init; }
+    /// <summary>The stored tensor the weight comes from (the initializer, a master weight, packed bytes, a quantized blob).</summary>
     public required Value Source { get; init; }
-    /// <summary>The DequantizeLinear node in the int8 case; null for a float weight.</summary>
-    public Node? Dequantize { get; init; }
     public required Graph Graph { get; init; }
+    /// <summary>Logical shape of the weight as its consumers read it.</summary>
     public required long[] Shape { get; init; }
     public required int Axis { get; init; }
     /// <summary>Element type of the decoded weight (and of its scale).</summary>
     public required DataType Type { get; init; }
     public required bool PerTensor { get; init; }
-    /// <summary>Raw scale bits (per tensor: one; per channel: M), for a float weight.</summary>
+    /// <summary>Raw scale bits (per tensor: one; per channel: M).</summary>
     public ulong[] ScaleBits { get; init; } = [];
-    /// <summary>The existing scale initializer of a DequantizeLinear, reused as is.</summary>
-    public Value? ScaleValue { get; init; }
+    /// <summary>TTF1 bytes computed already (weights evaluated from a subgraph); null: packed from <see cref="Source"/> while the model is written.</summary>
+    public TensorData? Packed { get; init; }
+    /// <summary>The constant subgraph that computed the weight, retired once the weight is packed.</summary>
+    public ConstantCone? Cone { get; init; }
+    /// <summary>Values of the subgraph that something else still reads, with their computed constants.</summary>
+    public IReadOnlyList<(Value Value, Tensor Constant)> Materialize { get; init; } = [];
+    /// <summary>A com.microsoft::MatMulNBits that becomes MatMul(A, TernaryDecode(...)) (+ bias).</summary>
+    public Node? NBitsNode { get; init; }
+    /// <summary>Report words: initializer, dequantize-linear, weight-subgraph, packed-uint8, matmulnbits.</summary>
+    public string SourceKind { get; init; } = WeightSources.Initializer;
+    public IReadOnlyList<string> SourceOps { get; init; } = [];
+    /// <summary>Bytes the weight occupied as stored.</summary>
+    public long OriginalBytes { get; init; }
+    /// <summary>The name the report uses (the weight's value name).</summary>
+    public required string Name { get; init; }
 }
 
 /// <summary>The detector's findings, for <see cref="PackTernaryWeights"/>.</summary>
@@ -31,11 +48,13 @@ public sealed class TernaryDetections
 }
 
 /// <summary>
-/// Finds ternary weights: float initializers (float32, float16, bfloat16, double) whose every element
-/// is 0 or plus/minus one magnitude (per tensor or per output channel), and int8 initializers in
-/// {-1, 0, 1} feeding DequantizeLinear with a zero zero-point. Only weights read as the B operand of
-/// MatMul or Gemm count; the consumer picks the packed axis K. No false positives: one element off
-/// leaves the tensor dense, and -v logs why.
+/// Finds ternary weights: the constant value that reaches a weight operand (MatMul B, Gemm B, the
+/// weight of com.microsoft::MatMulNBits) whose every element is 0 or plus/minus one magnitude, per
+/// tensor or per output channel. The value may be stored as an initializer, or computed in the graph
+/// from initializers (a master weight quantized online, uint8 bytes unpacked, float16 cast and
+/// transposed, DequantizeLinear), or held by a MatMulNBits; each of those is a source
+/// (<see cref="Sources"/>) asked the same question. No false positives: one element off leaves the
+/// weight dense, and the report says why.
 /// </summary>
 public sealed class DetectTernaryWeights : IPass
 {
@@ -46,61 +65,19 @@ public sealed class DetectTernaryWeights : IPass
     {
         var found = context.State<TernaryDetections>();
         found.Weights.Clear();
-        foreach (var g in model.AllGraphs())
+        foreach (var g in model.AllGraphs().ToList())
             foreach (var v in g.Initializers.ToList())
-                Consider(g, v, context, found);
+                InitializerSource.Consider(g, v, context, found);
+        ConeSource.ConsiderAll(model, context, found);
+        MatMulNBitsSource.ConsiderAll(model, context, found);
         context.Logger.LogDebug("DetectTernaryWeights: {Count} ternary weight(s), {Rejected} candidate(s) left dense", found.Weights.Count, context.Report.Rejected.Count);
         return new PassResult(model, false, found.Weights.Count);
     }
 
-    private static void Consider(Graph g, Value v, PassContext ctx, TernaryDetections found)
+    internal static void RejectWith(PassContext ctx, string name, string reason, string source = WeightSources.Initializer)
     {
-        var t = v.Initializer!;
-        // The int8 route: X -> DequantizeLinear -> MatMul/Gemm B.
-        if (t.DataType == DataType.Int8)
-        {
-            if (v.Uses.Count == 1 && v.Uses[0] is { InputIndex: 0 } u && u.Node is { OpType: "DequantizeLinear" } dq && dq.DomainName.Length == 0)
-                ConsiderDequantized(g, v, dq, ctx, found);
-            return;
-        }
-        if (!DataTypes.IsFloatingPoint(t.DataType)) return;
-        int? axis = PackedAxis(v, t.Dims.Length);
-        if (axis is null) return; // not a MatMul/Gemm weight: not a candidate at all
-        string name = v.Name;
-        if (Reject(v, t, ctx)) return;
-        ScanResult scan;
-        using (var bytes = t.Data.Open())
-            scan = TernaryScan.Scan(bytes.Span, t.DataType, t.Dims, axis.Value);
-        if (!scan.IsTernary)
-        {
-            RejectWith(ctx, name, scan.Reason!);
-            return;
-        }
-        found.Weights.Add(new TernaryWeight
-        {
-            Target = v, Source = v, Graph = g, Shape = t.Dims, Axis = axis.Value, Type = t.DataType,
-            PerTensor = scan.PerTensor, ScaleBits = scan.ScaleBits,
-        });
-        ctx.Logger.LogDebug("ternary: '{Name}' {Type}[{Shape}] axis {Axis}, {Kind} scale", name, DataTypes.ShortName(t.DataType), string.Join(",", t.Dims), axis, scan.PerTensor ? "per-tensor" : "per-channel");
-    }
-
-    private static bool Reject(Value v, Tensor t, PassContext ctx)
-    {
-        long n = t.ElementCount;
-        if (n < ctx.Options.MinElements) { RejectWith(ctx, v.Name, $"{n:N0} elements, fewer than --min-elements {ctx.Options.MinElements:N0}"); return true; }
-        // Reachable with --min-elements 0; the per-channel arithmetic divides by the packed dimension.
-        if (n == 0) { RejectWith(ctx, v.Name, "has no elements"); return true; }
-        if (t.Data is ProtoTensorData { HasSegment: true }) { RejectWith(ctx, v.Name, "is stored in segments, which cannot be read"); return true; }
-        if (v.IsGraphInput) { RejectWith(ctx, v.Name, "is also a graph input, so a caller may override it"); return true; }
-        if (v.IsGraphOutput) { RejectWith(ctx, v.Name, "is a graph output"); return true; }
-        if (t.Dims.Length < 2) { RejectWith(ctx, v.Name, "is not a matrix"); return true; }
-        return false;
-    }
-
-    private static void RejectWith(PassContext ctx, string name, string reason)
-    {
-        ctx.Report.Rejected.Add(new RejectedEntry { Name = name, Reason = reason });
-        ctx.Logger.LogDebug("dense: '{Name}': {Reason}", name, reason);
+        lock (ctx.Report) ctx.Report.Rejected.Add(new RejectedEntry { Name = name, Reason = reason, Source = source });
+        ctx.Logger.LogDebug("dense: '{Name}' ({Source}): {Reason}", name, source, reason);
     }
 
     /// <summary>
@@ -124,43 +101,7 @@ public sealed class DetectTernaryWeights : IPass
         return axis;
     }
 
-    private static void ConsiderDequantized(Graph g, Value x, Node dq, PassContext ctx, TernaryDetections found)
-    {
-        var t = x.Initializer!;
-        if (!ReferenceEquals(dq.Graph, g)) return;
-        // A DequantizeLinear may come with its output omitted, or with no output at all.
-        var outV = dq.Outputs.Count > 0 ? dq.Outputs[0] : null;
-        if (outV is null || dq.Inputs.Count < 2 || dq.Input(1) is not { Initializer: { } scaleT } scaleV) return;
-        int? axis = PackedAxis(outV, t.Dims.Length);
-        if (axis is null) return;
-        if (Reject(x, t, ctx)) return;
-        if (dq.GetInt("block_size", 0) != 0) { RejectWith(ctx, x.Name, "DequantizeLinear uses blocked quantization"); return; }
-        if (dq.Input(2) is { } zp)
-        {
-            if (zp.Initializer is not { } zpT) { RejectWith(ctx, x.Name, "zero point is not a constant"); return; }
-            using var zb = zpT.Data.Open();
-            if (zb.Span.IndexOfAnyExcept((byte)0) >= 0) { RejectWith(ctx, x.Name, "zero point is not 0"); return; }
-        }
-        if (!DataTypes.IsFloatingPoint(scaleT.DataType) || scaleT.DataType == DataType.Double)
-        { RejectWith(ctx, x.Name, $"scale is {DataTypes.ShortName(scaleT.DataType)}"); return; }
-        long channels = t.ElementCount / t.Dims[axis.Value];
-        bool perTensor = scaleT.ElementCount == 1 && scaleT.Dims.Length == 0;
-        // A per-axis scale must run along the channels (for a [K, N] weight packed on K: axis 1 = N).
-        bool perChannel = scaleT.Dims.Length == 1 && scaleT.Dims[0] == channels && t.Dims.Length == 2
-            && NormalizeAxis(dq.GetInt("axis", 1), 2) == 1 - axis.Value;
-        if (!perTensor && !perChannel) { RejectWith(ctx, x.Name, "scale is neither one value nor one per output channel"); return; }
-        using (var b = t.Data.Open())
-        {
-            var span = b.Span;
-            int bad = span.IndexOfAnyExcept((byte)0, (byte)1, (byte)0xFF);
-            if (bad >= 0) { RejectWith(ctx, x.Name, $"int8 element {bad} is {(sbyte)span[bad]}, not -1, 0 or 1"); return; }
-        }
-        found.Weights.Add(new TernaryWeight
-        {
-            Target = outV, Source = x, Dequantize = dq, Graph = g, Shape = t.Dims, Axis = axis.Value, Type = scaleT.DataType,
-            PerTensor = perTensor, ScaleValue = scaleV,
-        });
-    }
-
-    private static long NormalizeAxis(long a, int rank) => a < 0 ? a + rank : a;
+    /// <summary>Whether a MatMul or Gemm reads the value as its B operand (the weight position).</summary>
+    public static bool IsWeightOperand(Value v) =>
+        v.Uses.Any(u => u.InputIndex == 1 && u.Node.DomainName.Length == 0 && u.Node.OpType is "MatMul" or "Gemm");
 }

@@ -12,9 +12,9 @@ public static class TernaryDecodeOp
 
     public static bool Is(Node n) => n.OpType == OpType && n.DomainName == Domain;
 
-    public static Node Create(Value packed, Value scale, long[] shape, int axis, int blockSize, DataType type)
+    public static Node Create(Value packed, Value scale, long[] shape, int axis, int blockSize, DataType type, string outputName = "")
     {
-        var output = new Value("", IrType.Tensor(type, shape));
+        var output = new Value(outputName, IrType.Tensor(type, shape));
         return new Node(Domain, OpType, [packed, scale], [output],
             [Attribute.Ints("shape", shape), Attribute.Int("axis", axis), Attribute.Int("block_size", blockSize)]);
     }

@@ -1,6 +1,7 @@
 using System.Runtime.InteropServices;
 using Ternion.IR;
 using Ternion.IR.Serialization;
+using Ternion.SampleGen;
 
 namespace Ternion.ModelGen;
 
@@ -23,7 +24,22 @@ public sealed record DecoderShape
     /// </summary>
     public bool ActivationQuant { get; init; }
     public ulong Seed { get; init; } = 1;
+    /// <summary>How the ternary projections are stored (ignored for dense models).</summary>
+    public WeightStorage Form { get; init; } = WeightStorage.Float;
     public int HeadDim => Hidden / Heads;
+}
+
+/// <summary>The forms exporters write ternary projections in (issue 12's forms 1, 2 and 4, and plain floats).</summary>
+public enum WeightStorage
+{
+    /// <summary>float32 [K, N] holding trit * scale.</summary>
+    Float,
+    /// <summary>Form 1: bfloat16 master weights [N, K] quantized online by BitNet's weight_quant subgraph.</summary>
+    Online,
+    /// <summary>Form 2: HF BitNet uint8 [N/4, K], unpacked in the graph, weight_scale divided after the MatMul.</summary>
+    Packed,
+    /// <summary>Form 4: com.microsoft::MatMulNBits, 4 bits, block 32, no zero points (the GenAI builder's default).</summary>
+    NBits,
 }
 
 /// <summary>
@@ -39,6 +55,8 @@ public static class SyntheticDecoder
         var g = new Graph { Name = "synthetic_bitnet" };
         var m = new Model(g) { IrVersion = 10, ProducerName = "ternion-modelgen", ProducerVersion = "1" };
         m.OpsetImports.Add(new OpsetId("", 21));
+        if (s.Ternary && s.Form == WeightStorage.NBits) m.OpsetImports.Add(new OpsetId("com.microsoft", 1));
+        var forms = new ExportForms(g, 21);
         int tensorIndex = 0;
 
         Value Op(string op, Value?[] inputs, params Attribute[] attrs) => g.Append(new Node("", op, inputs, 1, attrs)).Output();
@@ -50,6 +68,37 @@ public static class SyntheticDecoder
             long count = k * n;
             var data = new DeferredTensorData(count * 4, bytes => Fill(MemoryMarshal.Cast<byte, float>(bytes), seed, ternary));
             return g.AddInitializer(new Tensor(name, DataType.Float, [k, n], data), name);
+        }
+        // A ternary projection x @ W (W [k, n]) in the requested storage form, its data produced while written.
+        Value Linear(Value x, string name, long k, long n)
+        {
+            if (!s.Ternary || s.Form == WeightStorage.Float) return Op("MatMul", [x, Weight(name, k, n, s.Ternary)]);
+            ulong seed = s.Seed * 1_000_003UL + (ulong)tensorIndex++;
+            switch (s.Form)
+            {
+                case WeightStorage.Online:
+                {
+                    var master = new DeferredTensorData(n * k * 2, bytes => FillMaster(MemoryMarshal.Cast<byte, ushort>(bytes), seed));
+                    return forms.OnlineQuantizedLinear(x, g.AddInitializer(new Tensor(name, DataType.BFloat16, [n, k], master), name), name, new OnlineQuant());
+                }
+                case WeightStorage.Packed:
+                {
+                    var packed = new DeferredTensorData(n / 4 * k, bytes => FillCodes(bytes, seed, TwoBitTrits));
+                    var y = forms.MatMul(x, forms.UnpackedWeight(g.AddInitializer(new Tensor(name, DataType.UInt8, [n / 4, k], packed), name), name, UnpackStyle.BitOps));
+                    return Op("Div", [y, g.AddInitializer(Tensor.FromArray(null, DataType.Float, [1], new[] { 40f }), name + "_scale")]);
+                }
+                default:
+                {
+                    const int block = 32;
+                    long blocks = (k + block - 1) / block;
+                    var codes = new DeferredTensorData(n * blocks * block / 2, bytes => FillCodes(bytes, seed, FourBitTrits));
+                    var scales = new DeferredTensorData(n * blocks * 4, bytes => MemoryMarshal.Cast<byte, float>(bytes).Fill(0.025f / 7));
+                    var b = g.AddInitializer(new Tensor(null, DataType.UInt8, [n, blocks, block / 2], codes), name + ".qweight");
+                    var sc = g.AddInitializer(new Tensor(null, DataType.Float, [n * blocks], scales), name + ".scales");
+                    return g.Append(new Node("com.microsoft", "MatMulNBits", [x, b, sc], 1,
+                        [Attribute.Int("K", k), Attribute.Int("N", n), Attribute.Int("bits", 4), Attribute.Int("block_size", block)])).Output();
+                }
+            }
         }
         Value Gamma(string name)
         {
@@ -103,9 +152,9 @@ public static class SyntheticDecoder
         {
             string p = $"model.layers.{l}";
             var h = RmsNorm(x, $"{p}.input_layernorm.weight");
-            var q = Op("MatMul", [Quant(h), Weight($"{p}.self_attn.q_proj.weight", s.Hidden, s.Heads * d, s.Ternary)]);
-            var k = Op("MatMul", [Quant(h), Weight($"{p}.self_attn.k_proj.weight", s.Hidden, s.KvHeads * d, s.Ternary)]);
-            var v = Op("MatMul", [Quant(h), Weight($"{p}.self_attn.v_proj.weight", s.Hidden, s.KvHeads * d, s.Ternary)]);
+            var q = Linear(Quant(h), $"{p}.self_attn.q_proj.weight", s.Hidden, s.Heads * d);
+            var k = Linear(Quant(h), $"{p}.self_attn.k_proj.weight", s.Hidden, s.KvHeads * d);
+            var v = Linear(Quant(h), $"{p}.self_attn.v_proj.weight", s.Hidden, s.KvHeads * d);
             Value Heads(Value t, int heads) =>
                 Op("Transpose", [Op("Reshape", [t, Ints(1, -1, heads, d)])], Attribute.Ints("perm", [0, 2, 1, 3]));
             Value Repeat(Value t) => group == 1 ? t
@@ -116,13 +165,13 @@ public static class SyntheticDecoder
             var scores = Op("Add", [Op("Mul", [Op("MatMul", [qh, Op("Transpose", [kh], Attribute.Ints("perm", [0, 1, 3, 2]))]), scale]), mask]);
             var probs = Op("Softmax", [scores], Attribute.Int("axis", -1));
             var ctx = Op("Reshape", [Op("Transpose", [Op("MatMul", [probs, vh])], Attribute.Ints("perm", [0, 2, 1, 3])), Ints(1, -1, s.Heads * d)]);
-            var attn = Op("MatMul", [Quant(ctx), Weight($"{p}.self_attn.o_proj.weight", s.Heads * d, s.Hidden, s.Ternary)]);
+            var attn = Linear(Quant(ctx), $"{p}.self_attn.o_proj.weight", s.Heads * d, s.Hidden);
             x = Op("Add", [x, attn]);
             var h2 = RmsNorm(x, $"{p}.post_attention_layernorm.weight");
-            var gate = Op("MatMul", [Quant(h2), Weight($"{p}.mlp.gate_proj.weight", s.Hidden, s.Ffn, s.Ternary)]);
-            var up = Op("MatMul", [Quant(h2), Weight($"{p}.mlp.up_proj.weight", s.Hidden, s.Ffn, s.Ternary)]);
+            var gate = Linear(Quant(h2), $"{p}.mlp.gate_proj.weight", s.Hidden, s.Ffn);
+            var up = Linear(Quant(h2), $"{p}.mlp.up_proj.weight", s.Hidden, s.Ffn);
             var act = Op("Mul", [Op("Mul", [gate, Op("Sigmoid", [gate])]), up]);
-            var down = Op("MatMul", [Quant(act), Weight($"{p}.mlp.down_proj.weight", s.Ffn, s.Hidden, s.Ternary)]);
+            var down = Linear(Quant(act), $"{p}.mlp.down_proj.weight", s.Ffn, s.Hidden);
             x = Op("Add", [x, down]);
         }
         x = RmsNorm(x, "model.norm.weight");
@@ -170,6 +219,33 @@ public static class SyntheticDecoder
         else
         {
             for (int i = 0; i < values.Length; i++) values[i] = (rng.NextFloat() - 0.5f) * 0.04f;
+        }
+    }
+
+    /// <summary>Latent master weights: roughly N(0, 0.02) as bfloat16 bits (the mean of |W| sets the scale).</summary>
+    private static void FillMaster(Span<ushort> values, ulong seed)
+    {
+        var rng = new SplitMix(seed);
+        for (int i = 0; i < values.Length; i++)
+        {
+            // The sum of two uniforms is triangular: close enough to a Gaussian for a weight's shape.
+            float v = (rng.NextFloat() + rng.NextFloat() - 1f) * 0.035f;
+            values[i] = (ushort)(BitConverter.SingleToUInt32Bits(v) >> 16);
+        }
+    }
+
+    /// <summary>Bytes of four 2-bit codes each in {0, 1, 2} (trit + 1): the 81 such bytes.</summary>
+    private static readonly byte[] TwoBitTrits = Enumerable.Range(0, 256).Where(b => (b & 3) < 3 && (b >> 2 & 3) < 3 && (b >> 4 & 3) < 3 && (b >> 6) < 3).Select(b => (byte)b).ToArray();
+    /// <summary>Bytes of two 4-bit codes each in {1, 8, 15} (zero point 8, plus/minus 7): the 9 such bytes.</summary>
+    private static readonly byte[] FourBitTrits = (from lo in new[] { 1, 8, 15 } from hi in new[] { 1, 8, 15 } select (byte)(lo | hi << 4)).ToArray();
+
+    private static void FillCodes(Span<byte> bytes, ulong seed, byte[] choices)
+    {
+        var rng = new SplitMix(seed);
+        for (int i = 0; i < bytes.Length; i += 8)
+        {
+            ulong r = rng.Next();
+            for (int j = i; j < Math.Min(bytes.Length, i + 8); j++, r >>= 8) bytes[j] = choices[(int)(r & 0xFF) % choices.Length];
         }
     }
 

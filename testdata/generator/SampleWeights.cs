@@ -9,9 +9,9 @@ public enum ScaleKind { PerTensor, PerChannel }
 /// </summary>
 public sealed class TernaryWeight
 {
-    public TernaryWeight(string name, int rows, int cols, sbyte[] trits, float[] scales, ScaleKind kind)
+    public TernaryWeight(string name, int rows, int cols, sbyte[] trits, float[] scales, ScaleKind kind, float[]? latent = null)
     {
-        Name = name; Rows = rows; Cols = cols; Trits = trits; Scales = scales; Kind = kind;
+        Name = name; Rows = rows; Cols = cols; Trits = trits; Scales = scales; Kind = kind; Latent = latent ?? [];
         Values = new float[trits.Length];
         for (int k = 0; k < rows; k++)
             for (int n = 0; n < cols; n++)
@@ -31,6 +31,8 @@ public sealed class TernaryWeight
     public ScaleKind Kind { get; }
     /// <summary>The float32 values the model stores: trit * scale.</summary>
     public float[] Values { get; }
+    /// <summary>The latent full-precision weight the trits were quantized from, [K, N] (what a training checkpoint stores).</summary>
+    public float[] Latent { get; }
 
     public double ZeroFraction => Trits.Count(t => t == 0) / (double)Trits.Length;
 }
@@ -199,6 +201,6 @@ public sealed class SampleWeights
                 double s = kind == ScaleKind.PerTensor ? scales[0] : scales[n];
                 trits[i] = (sbyte)Math.Clamp(Math.Round(latent[i] / s), -1, 1);
             }
-        return new TernaryWeight(name, rows, cols, trits, scales, kind);
+        return new TernaryWeight(name, rows, cols, trits, scales, kind, latent.Select(v => (float)v).ToArray());
     }
 }

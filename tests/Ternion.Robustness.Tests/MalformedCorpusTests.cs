@@ -300,6 +300,7 @@ public class MalformedCorpusTests(ITestOutputHelper log)
         };
 
         cases.AddRange(TernaryDecodeCases());
+        cases.AddRange(MatMulNBitsCases());
         return cases;
     }
 
@@ -324,6 +325,26 @@ public class MalformedCorpusTests(ITestOutputHelper log)
         yield return Td("scale of the wrong length", (n, p, s) => { s.Dims.Clear(); s.Dims.Add(3); s.RawData = ByteString.CopyFrom(new byte[12]); }, "'w.scale'");
         yield return Td("a reserved byte (243)", (n, p, s) => SetByte(p, 70, 243), "'w.ttf1'", "243", "reserved");
         yield return Td("a reserved byte (255)", (n, p, s) => SetByte(p, 0, 255), "'w.ttf1'", "255", "reserved");
+    }
+
+    /// <summary>
+    /// A MatMulNBits whose quantized weight does not fit its attributes: no packing may guess at the
+    /// layout, so compile refuses it naming the node, for every target.
+    /// </summary>
+    private static IEnumerable<Case> MatMulNBitsCases()
+    {
+        string[] compileOnly = ["compile"];
+        string[] targets = ["fallback", "native", "folded", "ort-nbits"];
+        Case Nb(string name, Action<NodeProto, TensorProto, TensorProto, TensorProto> edit, params string[] fragments) =>
+            new($"MatMulNBits: {name}", d => Save(d, ModelProtos.MatMulNBitsModel(edit)), ["MatMulNBits", "'layer0.q_proj'", .. fragments]) { Commands = compileOnly, Targets = targets };
+
+        yield return Nb("blob shorter than K, N and bits need", (n, b, s, z) => n.Attribute[0] = ModelProtos.IntAttr("K", 96), "'w.qweight'", "need [16,3,16]");
+        yield return Nb("N larger than the blob", (n, b, s, z) => n.Attribute[1] = ModelProtos.IntAttr("N", 17), "'w.qweight'", "need");
+        yield return Nb("bits disagreeing with the blob", (n, b, s, z) => n.Attribute[2] = ModelProtos.IntAttr("bits", 2), "'w.qweight'", "need");
+        yield return Nb("block_size not a power of two", (n, b, s, z) => n.Attribute[3] = ModelProtos.IntAttr("block_size", 24), "block_size 24");
+        yield return Nb("K of zero", (n, b, s, z) => n.Attribute[0] = ModelProtos.IntAttr("K", 0), "must be positive");
+        yield return Nb("one scale too few", (n, b, s, z) => { s.Dims[0] = 31; s.RawData = ByteString.CopyFrom(new byte[31 * 4]); }, "'w.scales'", "need 32");
+        yield return Nb("zero points of the wrong length", (n, b, s, z) => { z.Dims[0] = 3; z.RawData = ByteString.CopyFrom(new byte[3]); }, "'w.qzeros'", "need 16");
     }
 
     private static void SetByte(TensorProto p, int offset, byte value)

@@ -136,6 +136,41 @@ public static class ModelProtos
         return m;
     }
 
+    /// <summary>
+    /// y = com.microsoft::MatMulNBits(x, B, scales[, zero_points]) with a ternary 4-bit weight (K = 64,
+    /// N = 16, block 32) whose sizes agree with the attributes until <paramref name="edit"/> changes them.
+    /// </summary>
+    public static ModelProto MatMulNBitsModel(Action<NodeProto, TensorProto, TensorProto, TensorProto>? edit = null, int k = 64, int n = 16)
+    {
+        const int block = 32, bits = 4;
+        int blocks = (k + block - 1) / block, blob = block * bits / 8;
+        var rng = new Random(9);
+        var codes = new byte[n * blocks * blob];
+        for (int i = 0; i < codes.Length; i++) codes[i] = (byte)((rng.Next(3) * 7 + 1) | ((rng.Next(3) * 7 + 1) << 4)); // codes 1, 8, 15
+        var b = new TensorProto { Name = "w.qweight", DataType = (int)DataType.UInt8, RawData = ByteString.CopyFrom(codes) };
+        b.Dims.AddRange([n, blocks, blob]);
+        var scales = Protos.FloatTensor("w.scales", [n * blocks], Enumerable.Repeat(0.01f, n * blocks).ToArray());
+        var zp = new TensorProto { Name = "w.qzeros", DataType = (int)DataType.UInt8, RawData = ByteString.CopyFrom(Enumerable.Repeat((byte)0x88, n * ((blocks * bits + 7) / 8)).ToArray()) };
+        zp.Dims.Add(zp.RawData.Length);
+        var node = Protos.Node("MatMulNBits", ["x", "w.qweight", "w.scales", "w.qzeros"], ["y"], "com.microsoft");
+        node.Name = "layer0.q_proj";
+        node.Attribute.Add(IntAttr("K", k));
+        node.Attribute.Add(IntAttr("N", n));
+        node.Attribute.Add(IntAttr("bits", bits));
+        node.Attribute.Add(IntAttr("block_size", block));
+        edit?.Invoke(node, b, scales, zp);
+        var g = new GraphProto { Name = "nbits" };
+        g.Input.Add(Protos.Float("x", 2, k));
+        g.Output.Add(Protos.Float("y", 2, n));
+        g.Initializer.Add(b);
+        g.Initializer.Add(scales);
+        g.Initializer.Add(zp);
+        g.Node.Add(node);
+        var m = Protos.Wrap(g);
+        m.OpsetImport.Add(new OperatorSetIdProto { Domain = "com.microsoft", Version = 1 });
+        return m;
+    }
+
     /// <summary>A chain x -> Relu -> Relu ... -> y of <paramref name="nodes"/> nodes: large, and valid.</summary>
     public static ModelProto Chain(int nodes)
     {

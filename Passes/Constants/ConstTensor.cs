@@ -1,0 +1,89 @@
+using System.Runtime.InteropServices;
+using Ternion.IR;
+
+namespace Ternion.Passes.Constants;
+
+/// <summary>
+/// A constant an evaluator computed (or read): element type, dims and the bytes in ONNX's layout
+/// (little-endian, sub-byte types packed). The bytes live in native memory owned by this object, or
+/// are borrowed from a tensor that stays open while this object lives; disposing releases them.
+/// </summary>
+public sealed class ConstTensor : IDisposable
+{
+    private readonly Storage? _storage;
+    private ReadOnlyMemory<byte> _bytes;
+    private readonly NativeBuffer? _buffer;
+    private bool _disposed;
+
+    /// <summary>Who frees the bytes: shared by views of the same bytes (Reshape), freed with the last one.</summary>
+    private sealed class Storage(IDisposable owner)
+    {
+        private int _refs = 1;
+        public void AddRef() => Interlocked.Increment(ref _refs);
+        public void Release() { if (Interlocked.Decrement(ref _refs) == 0) owner.Dispose(); }
+    }
+
+    private ConstTensor(DataType type, long[] dims, ReadOnlyMemory<byte> bytes, Storage? storage, NativeBuffer? buffer)
+    {
+        Type = type; Dims = dims; _bytes = bytes; _storage = storage; _buffer = buffer;
+    }
+
+    public DataType Type { get; }
+    public long[] Dims { get; }
+    public long ElementCount => Tensor.ElementCountOf(Dims);
+    public ReadOnlySpan<byte> Bytes => _bytes.Span;
+    public ReadOnlyMemory<byte> Memory => _bytes;
+
+    /// <summary>A fresh, writable tensor (zeroed) in native memory.</summary>
+    public static ConstTensor Allocate(DataType type, long[] dims)
+    {
+        long n = Tensor.ElementCountOf(dims);
+        long bytes = DataTypes.ByteCount(type, n);
+        if (n < 0 || bytes < 0 || bytes > int.MaxValue)
+            throw new ConstantEvaluationException($"a {DataTypes.ShortName(type)}[{string.Join(",", dims)}] value is larger than one buffer holds (2 GiB)");
+        var buffer = new NativeBuffer((int)bytes);
+        buffer.GetSpan().Clear();
+        return new ConstTensor(type, dims, buffer.Memory, new Storage(buffer), buffer);
+    }
+
+    /// <summary>Wraps bytes somebody else owns (an opened initializer); <paramref name="owner"/> is disposed with this.</summary>
+    public static ConstTensor Borrow(DataType type, long[] dims, ReadOnlyMemory<byte> bytes, IDisposable? owner) =>
+        new(type, dims, bytes, owner is null ? null : new Storage(owner), null);
+
+    /// <summary>A small tensor from managed values (scalars, shapes).</summary>
+    public static ConstTensor FromArray<T>(DataType type, long[] dims, T[] values) where T : unmanaged =>
+        new(type, dims, MemoryMarshal.AsBytes(values.AsSpan()).ToArray(), null, null);
+
+    /// <summary>Writable bytes of a tensor made by <see cref="Allocate"/>.</summary>
+    public Span<byte> Writable => _buffer is not null ? _buffer.GetSpan() : throw new InvalidOperationException("this constant is read-only");
+
+    public ReadOnlySpan<T> As<T>() where T : unmanaged => MemoryMarshal.Cast<byte, T>(Bytes);
+    public Span<T> AsWritable<T>() where T : unmanaged => MemoryMarshal.Cast<byte, T>(Writable);
+
+    /// <summary>The same bytes under other dims (Reshape and friends copy nothing).</summary>
+    public ConstTensor Reshaped(long[] dims)
+    {
+        _storage?.AddRef();
+        return new(Type, dims, _bytes, _storage, null);
+    }
+
+    public void Dispose()
+    {
+        if (_disposed) return;
+        _disposed = true;
+        _storage?.Release();
+        _bytes = default;
+    }
+
+    public override string ToString() => $"{DataTypes.ShortName(Type)}[{string.Join(",", Dims)}]";
+}
+
+/// <summary>
+/// A constant cannot be computed: an unsupported case (another evaluator may try), or, with
+/// <see cref="Undefined"/>, a value no implementation defines (an integer division by zero, a cast
+/// out of range): then nobody tries, since a runtime may trap on it, and the cone stays as it is.
+/// </summary>
+public sealed class ConstantEvaluationException(string message, bool undefined = false) : Exception(message)
+{
+    public bool Undefined { get; } = undefined;
+}
