@@ -110,9 +110,22 @@ internal static class Avx2Digits
 
     public static bool IsSupported => Avx2.IsSupported;
 
+    /// <summary>
+    /// The five tables and four constants as locals: callers copy them into registers before their
+    /// loops (with 16 ymm registers on AVX2-only CPUs, reloading them every step costs more than the decode).
+    /// </summary>
+    public readonly record struct Tables(Vector256<byte> Rest, Vector256<byte> A0, Vector256<byte> A1, Vector256<byte> Low, Vector256<byte> High);
+
+    public static Tables Load() => new(s_rest, s_a0, s_a1, s_low, s_high);
+
     /// <summary>Digits d = t + 1 of 32 bytes; plane i, byte p is element 5p + i of the chunk.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static void Decode(Vector256<byte> b,
+        out Vector256<byte> d0, out Vector256<byte> d1, out Vector256<byte> d2, out Vector256<byte> d3, out Vector256<byte> d4) =>
+        Decode(s_rest, s_a0, s_a1, s_low, s_high, b, out d0, out d1, out d2, out d3, out d4);
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static void Decode(Vector256<byte> rest, Vector256<byte> a0, Vector256<byte> a1, Vector256<byte> low, Vector256<byte> high, Vector256<byte> b,
         out Vector256<byte> d0, out Vector256<byte> d1, out Vector256<byte> d2, out Vector256<byte> d3, out Vector256<byte> d4)
     {
         var nibble = Vector256.Create((byte)0x0F);
@@ -121,16 +134,16 @@ internal static class Avx2Digits
         var nine = Vector256.Create((byte)9);
         // vpsrlw moves the odd byte's low nibble into bits 4-7 of the even byte: mask it off.
         var h = Avx2.And(Avx2.ShiftRightLogical(b.AsUInt16(), 4).AsByte(), nibble);
-        var s = Avx2.Add(Avx2.Shuffle(s_rest, h), b);                                  // 0..23
-        var c1 = Avx2.CompareGreaterThan(s.AsSByte(), eight).AsByte();               // s >= 9
-        var c2 = Avx2.CompareGreaterThan(s.AsSByte(), seventeen).AsByte();           // s >= 18
-        var n = Avx2.Subtract(s, Avx2.And(c1, nine));                                // 0..14, = b mod 9 (mod 9)
-        var t = Avx2.Subtract(Avx2.Subtract(Avx2.Shuffle(s_a0, h), c1), c2);        // a0 + carry, 0..10
-        d4 = Avx2.Subtract(Avx2.Shuffle(s_a1, h), Avx2.CompareGreaterThan(t.AsSByte(), eight).AsByte());
-        d0 = Avx2.Shuffle(s_low, n);
-        d1 = Avx2.Shuffle(s_high, n);
-        d2 = Avx2.Shuffle(s_low, t);
-        d3 = Avx2.Shuffle(s_high, t);
+        var s = Avx2.Add(Avx2.Shuffle(rest, h), b);                                    // 0..23
+        var c1 = Avx2.CompareGreaterThan(s.AsSByte(), eight).AsByte();                 // s >= 9
+        var c2 = Avx2.CompareGreaterThan(s.AsSByte(), seventeen).AsByte();             // s >= 18
+        var n = Avx2.Subtract(s, Avx2.And(c1, nine));                                  // 0..14, = b mod 9 (mod 9)
+        var t = Avx2.Subtract(Avx2.Subtract(Avx2.Shuffle(a0, h), c1), c2);            // a0 + carry, 0..10
+        d4 = Avx2.Subtract(Avx2.Shuffle(a1, h), Avx2.CompareGreaterThan(t.AsSByte(), eight).AsByte());
+        d0 = Avx2.Shuffle(low, n);
+        d1 = Avx2.Shuffle(high, n);
+        d2 = Avx2.Shuffle(low, t);
+        d3 = Avx2.Shuffle(high, t);
     }
 }
 

@@ -111,48 +111,19 @@ internal static unsafe class TernaryRowKernels
     }
 
     /// <summary>
-    /// 32 bytes (160 trits) per step and row, two rows per pass: 8 shuffle-class and 10 simple ops
-    /// decode (<see cref="Avx2Digits"/>), 5 vpmaddubsw and 5 adds multiply. A 16-bit lane gains at
-    /// most 2560 per step: 12 steps fit.
+    /// 32 bytes (160 trits) per step and row: 8 shuffle-class and 10 simple ops decode
+    /// (<see cref="Avx2Digits"/>), 5 vpmaddubsw and 5 adds multiply. One row per pass, the tables in
+    /// registers: on AVX2-only CPUs (16 ymm registers) a second row's live values would push the
+    /// tables out, and reloading them costs more than the shared activation loads save. A 16-bit
+    /// lane gains at most 2560 per step: 12 steps fit.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void Int8Avx2(byte* w, int rowBytes, int first, int end, sbyte* x, int xSum, int* dots)
     {
+        var (rest, a0, a1, low, high) = Avx2Digits.Load();
         int chunks = rowBytes / 32;
         var ones = Vector256.Create((short)1);
-        int m = first;
-        for (; m + 2 <= end; m += 2)
-        {
-            byte* ra = w + (long)m * rowBytes, rb = ra + rowBytes;
-            var accA = Vector256<int>.Zero;
-            var accB = Vector256<int>.Zero;
-            for (int c = 0; c < chunks;)
-            {
-                var sa = Vector256<short>.Zero;
-                var sb = Vector256<short>.Zero;
-                int stop = Math.Min(chunks, c + 12);
-                for (; c < stop; c++)
-                {
-                    sbyte* xc = x + 160 * c;
-                    var x0 = Vector256.Load(xc);
-                    var x1 = Vector256.Load(xc + 32);
-                    var x2 = Vector256.Load(xc + 64);
-                    var x3 = Vector256.Load(xc + 96);
-                    var x4 = Vector256.Load(xc + 128);
-                    Avx2Digits.Decode(Vector256.Load(ra + 32 * c), out var a0, out var a1, out var a2, out var a3, out var a4);
-                    sa += (Avx2.MultiplyAddAdjacent(a0, x0) + Avx2.MultiplyAddAdjacent(a1, x1))
-                        + (Avx2.MultiplyAddAdjacent(a2, x2) + Avx2.MultiplyAddAdjacent(a3, x3)) + Avx2.MultiplyAddAdjacent(a4, x4);
-                    Avx2Digits.Decode(Vector256.Load(rb + 32 * c), out var b0, out var b1, out var b2, out var b3, out var b4);
-                    sb += (Avx2.MultiplyAddAdjacent(b0, x0) + Avx2.MultiplyAddAdjacent(b1, x1))
-                        + (Avx2.MultiplyAddAdjacent(b2, x2) + Avx2.MultiplyAddAdjacent(b3, x3)) + Avx2.MultiplyAddAdjacent(b4, x4);
-                }
-                accA += Avx2.MultiplyAddAdjacent(sa, ones);
-                accB += Avx2.MultiplyAddAdjacent(sb, ones);
-            }
-            dots[m - first] = Vector256.Sum(accA) - xSum;
-            dots[m + 1 - first] = Vector256.Sum(accB) - xSum;
-        }
-        for (; m < end; m++)
+        for (int m = first; m < end; m++)
         {
             byte* ra = w + (long)m * rowBytes;
             var acc = Vector256<int>.Zero;
@@ -163,10 +134,10 @@ internal static unsafe class TernaryRowKernels
                 for (; c < stop; c++)
                 {
                     sbyte* xc = x + 160 * c;
-                    Avx2Digits.Decode(Vector256.Load(ra + 32 * c), out var a0, out var a1, out var a2, out var a3, out var a4);
-                    s += (Avx2.MultiplyAddAdjacent(a0, Vector256.Load(xc)) + Avx2.MultiplyAddAdjacent(a1, Vector256.Load(xc + 32)))
-                        + (Avx2.MultiplyAddAdjacent(a2, Vector256.Load(xc + 64)) + Avx2.MultiplyAddAdjacent(a3, Vector256.Load(xc + 96)))
-                        + Avx2.MultiplyAddAdjacent(a4, Vector256.Load(xc + 128));
+                    Avx2Digits.Decode(rest, a0, a1, low, high, Vector256.Load(ra + 32 * c), out var d0, out var d1, out var d2, out var d3, out var d4);
+                    s += (Avx2.MultiplyAddAdjacent(d0, Vector256.Load(xc)) + Avx2.MultiplyAddAdjacent(d1, Vector256.Load(xc + 32)))
+                        + (Avx2.MultiplyAddAdjacent(d2, Vector256.Load(xc + 64)) + Avx2.MultiplyAddAdjacent(d3, Vector256.Load(xc + 96)))
+                        + Avx2.MultiplyAddAdjacent(d4, Vector256.Load(xc + 128));
                 }
                 acc += Avx2.MultiplyAddAdjacent(s, ones);
             }
@@ -262,39 +233,30 @@ internal static unsafe class TernaryRowKernels
         return Vector512.Create((ReadOnlySpan<byte>)idx);
     }
 
-    /// <summary>32 bytes per step and row, two rows per pass; per 8 trits vpmovsxbd + vcvtdq2ps + FMA.</summary>
+    /// <summary>32 bytes per step and row, one row per pass with the tables in registers; per 8 trits vpmovsxbd + vpcvtdq2ps + FMA.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void FloatAvx2(byte* w, int rowBytes, int first, int end, float* x, float* sums)
     {
+        var (rest, a0t, a1t, low, high) = Avx2Digits.Load();
         int chunks = rowBytes / 32;
         sbyte* ta = stackalloc sbyte[160];
-        sbyte* tb = stackalloc sbyte[160];
         var one = Vector256.Create((byte)1);
-        int m = first;
-        for (; m < end; m += 2)
+        for (int m = first; m < end; m++)
         {
-            bool two = m + 1 < end;
-            byte* ra = w + (long)m * rowBytes, rb = two ? ra + rowBytes : ra;
-            Vector256<float> a0 = default, a1 = default, b0 = default, b1 = default;
+            byte* ra = w + (long)m * rowBytes;
+            Vector256<float> a0 = default, a1 = default;
             for (int c = 0; c < chunks; c++)
             {
-                Avx2Digits.Decode(Vector256.Load(ra + 32 * c), out var p0, out var p1, out var p2, out var p3, out var p4);
+                Avx2Digits.Decode(rest, a0t, a1t, low, high, Vector256.Load(ra + 32 * c), out var p0, out var p1, out var p2, out var p3, out var p4);
                 (p0 - one).Store((byte*)ta); (p1 - one).Store((byte*)ta + 32); (p2 - one).Store((byte*)ta + 64); (p3 - one).Store((byte*)ta + 96); (p4 - one).Store((byte*)ta + 128);
-                Avx2Digits.Decode(Vector256.Load(rb + 32 * c), out p0, out p1, out p2, out p3, out p4);
-                (p0 - one).Store((byte*)tb); (p1 - one).Store((byte*)tb + 32); (p2 - one).Store((byte*)tb + 64); (p3 - one).Store((byte*)tb + 96); (p4 - one).Store((byte*)tb + 128);
                 float* xc = x + 160 * c;
                 for (int j = 0; j < 160; j += 16)
                 {
-                    var x0 = Vector256.Load(xc + j);
-                    var x1 = Vector256.Load(xc + j + 8);
-                    a0 = Fma.MultiplyAdd(Widen(ta + j), x0, a0);
-                    a1 = Fma.MultiplyAdd(Widen(ta + j + 8), x1, a1);
-                    b0 = Fma.MultiplyAdd(Widen(tb + j), x0, b0);
-                    b1 = Fma.MultiplyAdd(Widen(tb + j + 8), x1, b1);
+                    a0 = Fma.MultiplyAdd(Widen(ta + j), Vector256.Load(xc + j), a0);
+                    a1 = Fma.MultiplyAdd(Widen(ta + j + 8), Vector256.Load(xc + j + 8), a1);
                 }
             }
             sums[m - first] = Vector256.Sum(a0 + a1);
-            if (two) sums[m + 1 - first] = Vector256.Sum(b0 + b1);
         }
 
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
