@@ -16,7 +16,7 @@ using Ternion.ModelGen;
 // (absmax int8 per token before every projection), where ort-ttf1 uses its int8 kernel.
 // Each configuration runs in its own process so peak RSS is its own.
 //
-//   dotnet run -c Release --project bench/Ternion.InferenceBench -- [WORKDIR] [--runs N] [--only plain|quant]
+//   dotnet run -c Release --project bench/Ternion.InferenceBench -- [WORKDIR] [--runs N] [--only plain|quant|memory]
 // TERNION_ISA=avx2 (or scalar) times ort-ttf1's AVX2 (scalar) kernels on an AVX-512 machine.
 if (args.Length > 0 && args[0] == "--child") return Child.Run(args[1..]);
 
@@ -50,12 +50,14 @@ Console.WriteLine($"Machine: {Machine()}; ONNX Runtime 1.31.1 CPU, default threa
 foreach (var (title, key, shape, configs) in models)
 {
     if (only is not null && only != key) continue;
+
     var layer = Path.Combine(work, $"layer-{key}.onnx");
     if (!File.Exists(layer)) SyntheticDecoder.Write(shape, layer);
     Console.WriteLine();
     Console.WriteLine($"### {title}");
     Console.WriteLine();
     Console.WriteLine("| configuration | weight bytes on disk | session creation | RSS added by the session | 1 token | vs dense | 128-token prefill | vs dense | peak RSS | max abs diff vs dense (1 token / prefill) | relative to max abs output |");
+    // RSS in MiB (2^20 bytes), as /proc reports it; file sizes in MB (10^6).
     Console.WriteLine("|---|---|---|---|---|---|---|---|---|---|---|");
     Result? dense = null;
     float[]? denseOut = null;
@@ -72,7 +74,38 @@ foreach (var (title, key, shape, configs) in models)
         double maxAbs = denseOut.Max(v => Math.Abs((double)v));
         double d1 = MaxDiff(denseOut, values, 0, 2560), dp = MaxDiff(denseOut, values, 2560, values.Length);
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-            $"| {c.Name} | {bytes / 1e6:F1} MB | {r.SessionMs:F0} ms | {r.SessionRssMb:F0} MB | {r.DecodeMs:F2} ms | {r.DecodeMs / dense.DecodeMs:F2}x | {r.PrefillMs:F1} ms | {r.PrefillMs / dense.PrefillMs:F2}x | {r.PeakRssMb:F0} MB | {d1:G3} / {dp:G3} | {Math.Max(d1, dp) / maxAbs:G3} |"));
+            $"| {c.Name} | {bytes / 1e6:F1} MB | {r.SessionMs:F0} ms | {r.SessionRssMb:F0} MiB | {r.DecodeMs:F2} ms | {r.DecodeMs / dense.DecodeMs:F2}x | {r.PrefillMs:F1} ms | {r.PrefillMs / dense.PrefillMs:F2}x | {r.PeakRssMb:F0} MiB | {d1:G3} / {dp:G3} | {Math.Max(d1, dp) / maxAbs:G3} |"));
+    }
+}
+if (only is null or "memory")
+{
+    // Resident memory per layer: RSS a 2-layer session adds minus what a 1-layer session adds.
+    // The difference is one layer's weights as the session holds them (plus one layer of graph),
+    // free of ONNX Runtime's fixed cost, which a single session's number includes.
+    Console.WriteLine();
+    Console.WriteLine("### Resident memory per layer (RSS added by a 2-layer session minus a 1-layer one)");
+    Console.WriteLine();
+    Console.WriteLine("| configuration | weight bytes per layer on disk | resident per layer | resident / on disk |");
+    Console.WriteLine("|---|---|---|---|");
+    var one = Path.Combine(work, "layer-plain.onnx");
+    var two = Path.Combine(work, "layers2-plain.onnx");
+    if (!File.Exists(two)) SyntheticDecoder.Write(new DecoderShape { Layers = 2, Embedding = false }, two);
+    foreach (var (name, target) in new[] { ("dense float32 (`folded`)", "folded"), ("`ort-nbits-int8`", "ort-nbits-int8"), ("`ort-ttf1`", "ort-ttf1") })
+    {
+        string Compiled(string input, string tag)
+        {
+            var o = Path.Combine(work, $"{tag}-{target}.onnx");
+            if (!File.Exists(o)) TernionCompiler.Compile(new CompileRequest { InputPath = input, OutputPath = o, Target = target });
+            return o;
+        }
+        string c1 = Compiled(one, "layer-plain"), c2 = Compiled(two, "layers2-plain");
+        static long Bytes(string m) => new FileInfo(m).Length + (File.Exists(m + ".data") ? new FileInfo(m + ".data").Length : 0);
+        var rss = new List<double>();
+        for (int i = 0; i < 3; i++)
+            rss.Add(RunChild(c2, true, 0, "").SessionRssMb - RunChild(c1, true, 0, "").SessionRssMb);
+        rss.Sort();
+        double perLayerDisk = (Bytes(c2) - Bytes(c1)) / 1048576.0;
+        Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"| {name} | {perLayerDisk:F1} MiB | {rss[1]:F1} MiB | {rss[1] / perLayerDisk:F2}x |"));
     }
 }
 return 0;
@@ -87,7 +120,7 @@ static double MaxDiff(float[] e, float[] a, int from, int to)
 static Result RunChild(string model, bool fold, int runs, string outputs)
 {
     var psi = new ProcessStartInfo(Environment.ProcessPath!) { RedirectStandardOutput = true };
-    foreach (var a in new[] { "--child", model, fold ? "fold" : "nofold", runs.ToString(CultureInfo.InvariantCulture), outputs }) psi.ArgumentList.Add(a);
+    foreach (var a in new[] { "--child", model, fold ? "fold" : "nofold", runs.ToString(CultureInfo.InvariantCulture), outputs.Length == 0 ? "-" : outputs }) psi.ArgumentList.Add(a);
     if (Environment.ProcessPath!.EndsWith("dotnet", StringComparison.Ordinal)) psi.ArgumentList.Insert(0, typeof(Result).Assembly.Location);
     using var p = Process.Start(psi)!;
     string line = p.StandardOutput.ReadToEnd().Trim().Split('\n').Last();
@@ -132,6 +165,13 @@ public static class Child
             session = new InferenceSession(model, so);
             sessionTimes.Add(sw.Elapsed.TotalMilliseconds);
             if (i == 0) rssAdded = Status("VmRSS:") - before;
+        }
+        if (runs == 0)
+        {
+            // Session only: what memory the session holds, for the per-layer slope.
+            Console.WriteLine(JsonSerializer.Serialize(new Result(Median(sessionTimes), rssAdded, 0, 0, Status("VmHWM:"))));
+            session!.Dispose();
+            return 0;
         }
         var got = new List<float>();
         double Time(int seq, int n)

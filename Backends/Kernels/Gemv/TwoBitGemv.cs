@@ -99,13 +99,18 @@ public static unsafe class TwoBitGemv
         {
             int m = first;
             if (isa == GemvIsa.Avx512)
-                for (; m + 2 <= end; m += 2)
+            {
+                // As the TTF1 kernel pairs its rows: from the two halves of the range, each an ascending stream.
+                int pairs = (end - first) / 2;
+                for (int i = 0; i < pairs; i++)
                 {
-                    byte* row = (byte*)wp + (long)m * rowBytes;
-                    var (da, db) = DotTwoRowsAvx512(row, row + rowBytes, rowBytes / BlockBytes, (sbyte*)xp);
-                    Store(m, da - bias);
-                    Store(m + 1, db - bias);
+                    int ma = first + i, mb = first + pairs + i;
+                    var (da, db) = DotTwoRowsAvx512((byte*)wp + (long)ma * rowBytes, (byte*)wp + (long)mb * rowBytes, rowBytes / BlockBytes, (sbyte*)xp);
+                    Store(ma, da - bias);
+                    Store(mb, db - bias);
                 }
+                m = first + 2 * pairs;
+            }
             for (; m < end; m++)
             {
                 byte* row = (byte*)wp + (long)m * rowBytes;
