@@ -82,18 +82,15 @@ public static unsafe class TernaryGemv
         nint wp = (nint)w, xp = (nint)xs, dp = (nint)dots, yp = (nint)y, sp = (nint)scales;
         KernelSupport.SplitRows(rows, threads, (first, end) =>
         {
-            // Blocks of rows into a stack buffer, so the kernel's output never shares a cache line with another thread's.
-            int* block = stackalloc int[64];
-            for (int m0 = first; m0 < end; m0 += 64)
+            // The whole range in one call: the kernel pairs rows from its two halves, two long
+            // ascending streams that the prefetchers follow (short blocks would restart them).
+            int* block = (int*)KernelSupport.Scratch(2, (long)(end - first) * sizeof(int));
+            TernaryRowKernels.Int8(isa, (byte*)wp, rowBytes, first, end, (sbyte*)xp, xSum, block);
+            for (int m = first; m < end; m++)
             {
-                int m1 = Math.Min(end, m0 + 64);
-                TernaryRowKernels.Int8(isa, (byte*)wp, rowBytes, m0, m1, (sbyte*)xp, xSum, block);
-                for (int m = m0; m < m1; m++)
-                {
-                    int dot = block[m - m0];
-                    if (dp != 0) ((int*)dp)[m] = dot;
-                    if (yp != 0) ((float*)yp)[m] = dot * (((float*)sp)[scaleCount == 1 ? 0 : m] * xScale);
-                }
+                int dot = block[m - first];
+                if (dp != 0) ((int*)dp)[m] = dot;
+                if (yp != 0) ((float*)yp)[m] = dot * (((float*)sp)[scaleCount == 1 ? 0 : m] * xScale);
             }
         });
     }
