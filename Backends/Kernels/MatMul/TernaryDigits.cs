@@ -172,6 +172,11 @@ internal static unsafe class PlaneOrder
     /// <summary>Where byte p of a 64-byte plane lands in the AVX-512 float order.</summary>
     public static int Avx512FloatPosition(int p) => (p >> 2 & 3) * 16 + (p >> 4) * 4 + (p & 3);
 
+    /// <summary>The same for AVX2's 32-byte planes (two 128-bit lanes): byte p = 16 L + 4 q + j lands at 8 q + 4 L + j.</summary>
+    public static void PermuteFloatAvx2(ReadOnlySpan<float> x, int rowBytes, float* dst) => Permute(x, rowBytes, 32, dst, Avx2FloatPosition);
+
+    public static int Avx2FloatPosition(int p) => (p >> 2 & 3) * 8 + (p >> 4) * 4 + (p & 3);
+
     private static int Identity(int p) => p;
 
     private static void Permute<T>(ReadOnlySpan<T> x, int rowBytes, int chunkBytes, T* dst, Func<int, int> position) where T : unmanaged

@@ -243,33 +243,54 @@ internal static unsafe class TernaryRowKernels
         return Vector512.Create((ReadOnlySpan<byte>)idx);
     }
 
-    /// <summary>32 bytes per step and row, one row per pass with the tables in registers; per 8 trits vpmovsxbd + vpcvtdq2ps + FMA.</summary>
+    /// <summary>
+    /// 32 bytes per step and row, one row per pass with the tables in registers. As on AVX-512, each
+    /// digit becomes the top byte of the float t / 2 (one vpshufb per plane) and one in-lane vpshufb
+    /// per 8 trits makes the floats (activations in <see cref="PlaneOrder.PermuteFloatAvx2"/> order),
+    /// then one FMA per 8 weights, four accumulators.
+    /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void FloatAvx2(byte* w, int rowBytes, int first, int end, float* x, float* sums)
     {
         var (rest, a0t, a1t, low, high) = Avx2Digits.Load();
+        var tops = Avx2FloatTops;
+        var e0 = Avx2FloatExpand(0); var e1 = Avx2FloatExpand(1); var e2 = Avx2FloatExpand(2); var e3 = Avx2FloatExpand(3);
         int chunks = rowBytes / 32;
-        sbyte* ta = stackalloc sbyte[160];
-        var one = Vector256.Create((byte)1);
         for (int m = first; m < end; m++)
         {
             byte* ra = w + (long)m * rowBytes;
-            Vector256<float> a0 = default, a1 = default;
+            Vector256<float> a0 = default, a1 = default, a2 = default, a3 = default;
             for (int c = 0; c < chunks; c++)
             {
                 Avx2Digits.Decode(rest, a0t, a1t, low, high, Vector256.Load(ra + 32 * c), out var p0, out var p1, out var p2, out var p3, out var p4);
-                (p0 - one).Store((byte*)ta); (p1 - one).Store((byte*)ta + 32); (p2 - one).Store((byte*)ta + 64); (p3 - one).Store((byte*)ta + 96); (p4 - one).Store((byte*)ta + 128);
                 float* xc = x + 160 * c;
-                for (int j = 0; j < 160; j += 16)
-                {
-                    a0 = Fma.MultiplyAdd(Widen(ta + j), Vector256.Load(xc + j), a0);
-                    a1 = Fma.MultiplyAdd(Widen(ta + j + 8), Vector256.Load(xc + j + 8), a1);
-                }
+                Plane(Avx2.Shuffle(tops, p0), xc); Plane(Avx2.Shuffle(tops, p1), xc + 32); Plane(Avx2.Shuffle(tops, p2), xc + 64);
+                Plane(Avx2.Shuffle(tops, p3), xc + 96); Plane(Avx2.Shuffle(tops, p4), xc + 128);
             }
-            sums[m - first] = Vector256.Sum(a0 + a1);
-        }
+            sums[m - first] = 2 * Vector256.Sum((a0 + a1) + (a2 + a3));
 
-        [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        static Vector256<float> Widen(sbyte* p) => Avx.ConvertToVector256Single(Avx2.ConvertToVector256Int32(p));
+            [MethodImpl(MethodImplOptions.AggressiveInlining)]
+            void Plane(Vector256<byte> p, float* xp)
+            {
+                a0 = Fma.MultiplyAdd(Avx2.Shuffle(p, e0).AsSingle(), Vector256.Load(xp), a0);
+                a1 = Fma.MultiplyAdd(Avx2.Shuffle(p, e1).AsSingle(), Vector256.Load(xp + 8), a1);
+                a2 = Fma.MultiplyAdd(Avx2.Shuffle(p, e2).AsSingle(), Vector256.Load(xp + 16), a2);
+                a3 = Fma.MultiplyAdd(Avx2.Shuffle(p, e3).AsSingle(), Vector256.Load(xp + 24), a3);
+            }
+        }
+    }
+
+    /// <summary>Digit d (0, 1, 2) to the top byte of the float (d - 1) / 2: 0xBF, 0, 0x3F.</summary>
+    internal static Vector256<byte> Avx2FloatTops { get; } = Vector256.Create(
+        (byte)0xBF, 0, 0x3F, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xBF, 0, 0x3F, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0);
+
+    /// <summary>vpshufb control for quarter q of a 32-byte plane: in each lane, dword j's top byte takes lane byte 4q + j.</summary>
+    internal static Vector256<byte> Avx2FloatExpand(int quarter)
+    {
+        Span<byte> idx = stackalloc byte[32];
+        idx.Fill(0x80);
+        for (int lane = 0; lane < 2; lane++)
+            for (int j = 0; j < 4; j++) idx[16 * lane + 4 * j + 3] = (byte)(4 * quarter + j);
+        return Vector256.Create((ReadOnlySpan<byte>)idx);
     }
 }

@@ -19,7 +19,7 @@ internal static unsafe class TernaryTileKernels
     /// <summary>
     /// Rows [0, rows) of <paramref name="w"/>, bytes [from, from + bytes) of each, as float trits:
     /// tile[r * bytes * 5 + j] in the order the float activations use (<see cref="PlaneOrder"/>;
-    /// on AVX-512 <see cref="PlaneOrder.PermuteFloatAvx512"/>). <paramref name="from"/> and <paramref name="bytes"/> are multiples of 64.
+    /// on AVX-512 and AVX2 <see cref="PlaneOrder.PermuteFloatAvx512"/> and <see cref="PlaneOrder.PermuteFloatAvx2"/>). <paramref name="from"/> and <paramref name="bytes"/> are multiples of 64.
     /// </summary>
     public static void DecodeFloat(GemvIsa isa, byte* w, int rowBytes, int rows, int from, int bytes, float* tile)
     {
@@ -55,11 +55,24 @@ internal static unsafe class TernaryTileKernels
                 }
                 case GemvIsa.Avx2:
                 {
-                    var one = Vector256.Create((byte)1);
+                    // The matrix-vector kernel's widening (float top bytes, in-lane vpshufb), in its activation order.
+                    var tops = TernaryRowKernels.Avx2FloatTops;
+                    var e0 = TernaryRowKernels.Avx2FloatExpand(0); var e1 = TernaryRowKernels.Avx2FloatExpand(1);
+                    var e2 = TernaryRowKernels.Avx2FloatExpand(2); var e3 = TernaryRowKernels.Avx2FloatExpand(3);
                     for (int c = 0; c < bytes; c += 32, dst += 160)
                     {
                         Avx2Digits.Decode(Vector256.Load(src + c), out var p0, out var p1, out var p2, out var p3, out var p4);
-                        Widen(p0 - one, dst); Widen(p1 - one, dst + 32); Widen(p2 - one, dst + 64); Widen(p3 - one, dst + 96); Widen(p4 - one, dst + 128);
+                        Widen(Avx2.Shuffle(tops, p0), dst); Widen(Avx2.Shuffle(tops, p1), dst + 32); Widen(Avx2.Shuffle(tops, p2), dst + 64);
+                        Widen(Avx2.Shuffle(tops, p3), dst + 96); Widen(Avx2.Shuffle(tops, p4), dst + 128);
+                    }
+
+                    // t / 2 doubled: the tile holds t itself.
+                    void Widen(Vector256<byte> p, float* to)
+                    {
+                        var h = Avx2.Shuffle(p, e0).AsSingle(); (h + h).Store(to);
+                        h = Avx2.Shuffle(p, e1).AsSingle(); (h + h).Store(to + 8);
+                        h = Avx2.Shuffle(p, e2).AsSingle(); (h + h).Store(to + 16);
+                        h = Avx2.Shuffle(p, e3).AsSingle(); (h + h).Store(to + 24);
                     }
                     break;
                 }
@@ -73,16 +86,6 @@ internal static unsafe class TernaryTileKernels
                     break;
             }
         }
-    }
-
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void Widen(Vector256<byte> trits, float* dst)
-    {
-        var s = trits.AsSByte();
-        Avx.ConvertToVector256Single(Avx2.ConvertToVector256Int32(s.GetLower())).Store(dst);
-        Avx.ConvertToVector256Single(Avx2.ConvertToVector256Int32(Sse2.ShiftRightLogical128BitLane(s.GetLower(), 8))).Store(dst + 8);
-        Avx.ConvertToVector256Single(Avx2.ConvertToVector256Int32(s.GetUpper())).Store(dst + 16);
-        Avx.ConvertToVector256Single(Avx2.ConvertToVector256Int32(Sse2.ShiftRightLogical128BitLane(s.GetUpper(), 8))).Store(dst + 24);
     }
 
     /// <summary>The same tile as digits d = t + 1 (bytes), for int8 activations.</summary>

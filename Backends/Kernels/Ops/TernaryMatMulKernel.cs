@@ -176,6 +176,7 @@ public sealed unsafe class TernaryMatMulKernel
             {
                 var xt = new ReadOnlySpan<float>(x + (long)t * k, k);
                 if (isa == GemvIsa.Avx512) PlaneOrder.PermuteFloatAvx512(xt, _rowBytes, planes + (long)t * kpad);
+                else if (isa == GemvIsa.Avx2) PlaneOrder.PermuteFloatAvx2(xt, _rowBytes, planes + (long)t * kpad);
                 else PlaneOrder.Permute(xt, _rowBytes, chunk, planes + (long)t * kpad);
             }
             nint w = (nint)packed, xp = (nint)planes, sp = (nint)scale, bp = (nint)bias, yp = (nint)y;
