@@ -36,9 +36,21 @@ public sealed record CompileRequest
     /// report can neither overwrite a file the model is read from nor the output.
     /// </summary>
     public string? ReportPath { get; init; }
+    /// <summary>File name of the external data file next to the output; null: the output's name plus ".data".</summary>
+    public string? DataFileName { get; init; }
+    /// <summary>
+    /// Chooses the data file name once the input is loaded, from the input's external data files
+    /// (full paths); null from it means the default. Used when <see cref="DataFileName"/> is null.
+    /// Folder compiles keep an exporter's name this way (`model.onnx_data` stays `model.onnx_data`).
+    /// </summary>
+    public Func<IReadOnlyList<string>, string?>? ChooseDataFileName { get; init; }
 }
 
-public sealed record CompileResult(CompileReport Report, SaveResult Saved, TimeSpan Elapsed);
+/// <param name="InputDataFiles">The external data files the input model read (full paths, as the model names them).</param>
+public sealed record CompileResult(CompileReport Report, SaveResult Saved, TimeSpan Elapsed)
+{
+    public IReadOnlyList<string> InputDataFiles { get; init; } = [];
+}
 
 /// <summary>The library entry point: load, run the target's pipeline, emit, report.</summary>
 public static class TernionCompiler
@@ -116,6 +128,10 @@ public static class TernionCompiler
         phase?.Invoke("loading");
         var model = ModelSerializer.Load(request.InputPath);
         if (request.ReportPath is { } reportPath) CheckReportPath(reportPath, model, request.OutputPath);
+        var inputData = model.AllTensors().Select(t => t.Data).OfType<ExternalTensorData>().Select(e => e.FullPath)
+            .Distinct(StringComparer.Ordinal).Order(StringComparer.Ordinal).ToList();
+        string? dataFileName = request.DataFileName ?? request.ChooseDataFileName?.Invoke(inputData);
+        targetOptions = targetOptions with { DataFileName = dataFileName };
         phase?.Invoke("passes");
         var report = new CompileReport { Target = target.Name, BytesBefore = FileBytes(model) };
         var sources = model.SourceFiles;
@@ -144,9 +160,10 @@ public static class TernionCompiler
                     ExternalData = request.ExternalData,
                     Alignment = request.Alignment ?? target.Capabilities.Alignment,
                     Progress = progress,
+                    DataFileName = dataFileName,
                 });
             report.BytesAfter = saved.ModelBytes + saved.DataBytes;
-            return new CompileResult(report, saved, clock.Elapsed);
+            return new CompileResult(report, saved, clock.Elapsed) { InputDataFiles = inputData };
         }
         finally
         {

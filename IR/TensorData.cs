@@ -115,24 +115,36 @@ public sealed unsafe class NativeBuffer : MemoryManager<byte>
     }
 }
 
-/// <summary>Data inside a parsed TensorProto: raw_data (wrapped, not copied) or the typed repeated fields.</summary>
+/// <summary>
+/// Data stored inline in the model file: raw_data or the typed repeated fields of its TensorProto.
+/// Small tensors are parsed with the rest of the model; the data field of a large one (a kilobyte
+/// or more) is left in the file at load and read from there only when opened (see
+/// <see cref="TensorPayload"/>), like external data.
+/// </summary>
 public sealed class ProtoTensorData : TensorData
 {
     private readonly DataType _type;
     private readonly long _elements;
     private ReadOnlyMemory<byte>? _converted;
 
-    internal ProtoTensorData(TensorProto dataFields, DataType type, long elements)
+    internal ProtoTensorData(TensorProto dataFields, DataType type, long elements, TensorPayload? payload = null)
     {
         Proto = dataFields;
         _type = type;
         _elements = elements;
+        Payload = payload;
     }
 
-    /// <summary>The proto holding the data fields exactly as they were read (kept for a lossless save).</summary>
+    /// <summary>
+    /// The proto holding the data fields exactly as they were read (kept for a lossless save),
+    /// except the field in <see cref="Payload"/>, which stays in the file.
+    /// </summary>
     internal TensorProto Proto { get; }
 
-    public bool IsRaw => Proto.HasRawData;
+    /// <summary>The one field of <see cref="Proto"/> left in the model file, if any.</summary>
+    internal TensorPayload? Payload { get; }
+
+    public bool IsRaw => Proto.HasRawData || Payload is { IsRaw: true };
 
     /// <summary>
     /// The proto holds one segment of a larger tensor (TensorProto.segment, a legacy feature no
@@ -140,18 +152,34 @@ public sealed class ProtoTensorData : TensorData
     /// </summary>
     public bool HasSegment => Proto.Segment is not null;
 
-    public override long Length => Proto.HasRawData ? Proto.RawData.Length : DataTypes.ByteCount(_type, _elements);
+    public override long Length =>
+        Payload is { IsRaw: true } p ? p.Length : Proto.HasRawData ? Proto.RawData.Length : DataTypes.ByteCount(_type, _elements);
 
     public override TensorBytes Open()
     {
         if (HasSegment)
             throw new TernionException($"tensor '{Proto.Name}' is stored in segments (TensorProto.segment): Ternion carries it as it is but cannot read its values");
+        if (Payload is { IsRaw: true } raw) return raw.OpenEncoded();
         if (Proto.HasRawData) return new TensorBytes(Proto.RawData.Memory, null);
         // An unknown data_type is carried as read, but its typed fields have no byte form to convert to.
         if (DataTypes.ByteCount(_type, _elements) < 0)
             throw new TernionException($"tensor '{Proto.Name}': element type {DataTypes.OnnxName(_type)} has no byte layout Ternion knows, so its values cannot be read");
+        if (Payload is { } typed && typed.Field == TensorPayload.TypedFieldOf(_type))
+            return typed.OpenAs(_type, DataTypes.ByteCount(_type, _elements), Proto.Name);
         _converted ??= TypedFieldsToRaw(Proto, _type, _elements);
         return new TensorBytes(_converted.Value, null);
+    }
+
+    /// <summary>Bytes left in the file go from the file to the stream (in the kernel when both are files).</summary>
+    public override void CopyTo(Stream destination)
+    {
+        if (!HasSegment && (Payload is { IsRaw: true }
+            || (!Proto.HasRawData && Payload is { Field: TensorPayload.FloatData or TensorPayload.DoubleData } p && p.Field == TensorPayload.TypedFieldOf(_type) && p.Length == Length)))
+        {
+            Payload!.CopyEncodedTo(destination);
+            return;
+        }
+        base.CopyTo(destination);
     }
 
     internal static ReadOnlyMemory<byte> TypedFieldsToRaw(TensorProto p, DataType type, long elements)
@@ -261,63 +289,6 @@ public sealed class ExternalTensorData : TensorData
         // a FIFO for reading blocks until a writer comes: a hostile archive could hang a convert.
         if (_length == 0) return;
         using var handle = File.OpenHandle(FullPath, FileMode.Open, FileAccess.Read, FileShare.Read, FileOptions.SequentialScan);
-        long done = destination is FileStream fs ? KernelCopy.Copy(handle, Offset, fs, _length) : 0;
-        if (done == _length) return;
-        var buf = ArrayPool<byte>.Shared.Rent(1 << 20);
-        try
-        {
-            while (done < _length)
-            {
-                int want = (int)Math.Min(buf.Length, _length - done);
-                int n = RandomAccess.Read(handle, buf.AsSpan(0, want), Offset + done);
-                if (n <= 0) throw new TernionException($"{FullPath}: unexpected end of file at offset {Offset + done}");
-                destination.Write(buf, 0, n);
-                done += n;
-            }
-        }
-        finally { ArrayPool<byte>.Shared.Return(buf); }
-    }
-
-    /// <summary>A mapped view of part of a file, exposed as Memory; unmapped on dispose.</summary>
-    private sealed unsafe class MappedRange : MemoryManager<byte>
-    {
-        private MemoryMappedFile? _file;
-        private MemoryMappedViewAccessor? _view;
-        private byte* _ptr;
-        private readonly int _length;
-
-        private MappedRange(MemoryMappedFile file, MemoryMappedViewAccessor view, int length)
-        {
-            _file = file; _view = view; _length = length;
-            byte* p = null;
-            view.SafeMemoryMappedViewHandle.AcquirePointer(ref p);
-            _ptr = p + view.PointerOffset;
-        }
-
-        public static MappedRange Create(string path, long offset, long length)
-        {
-            var file = MemoryMappedFile.CreateFromFile(
-                new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read), null, 0,
-                MemoryMappedFileAccess.Read, HandleInheritability.None, leaveOpen: false);
-            try
-            {
-                var view = file.CreateViewAccessor(offset, length, MemoryMappedFileAccess.Read);
-                return new MappedRange(file, view, (int)length);
-            }
-            catch { file.Dispose(); throw; }
-        }
-
-        public override Span<byte> GetSpan() => new(_ptr, _length);
-        public override MemoryHandle Pin(int elementIndex = 0) => new(_ptr + elementIndex);
-        public override void Unpin() { }
-
-        protected override void Dispose(bool disposing)
-        {
-            if (_view is null) return;
-            _view.SafeMemoryMappedViewHandle.ReleasePointer();
-            _view.Dispose();
-            _file!.Dispose();
-            _view = null; _file = null; _ptr = null;
-        }
+        FileRangeCopy.CopyTo(handle, FullPath, Offset, _length, destination);
     }
 }

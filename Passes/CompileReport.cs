@@ -25,7 +25,8 @@ public sealed class CompileReport
         }
     }
 
-    private static readonly JsonSerializerOptions Json = new() { WriteIndented = true };
+    // Populate: the lists are get-only, and without it reading a report back leaves them empty.
+    private static readonly JsonSerializerOptions Json = new() { WriteIndented = true, PreferredObjectCreationHandling = JsonObjectCreationHandling.Populate };
     public string ToJson() => JsonSerializer.Serialize(this, Json);
     public static CompileReport FromJson(string json) => JsonSerializer.Deserialize<CompileReport>(json, Json)!;
 }
@@ -63,6 +64,8 @@ public sealed class FlexAttentionEntry
     [JsonPropertyName("node")] public string Node { get; set; } = "";
     [JsonPropertyName("form")] public string Form { get; set; } = "";
     [JsonPropertyName("result")] public string Result { get; set; } = "";
+    /// <summary>Why the pass did what <see cref="Result"/> says (e.g. why not ONNX's Attention op).</summary>
+    [JsonPropertyName("reason")] public string Reason { get; set; } = "";
 }
 
 public sealed class PassLogEntry

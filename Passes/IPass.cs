@@ -132,8 +132,13 @@ public sealed record TargetCapabilities
     /// <summary>Runs ai.onnx.preview::FlexAttention (tensor form) itself.</summary>
     public bool NativeFlexAttention { get; init; }
     /// <summary>Highest default-domain opset it runs.</summary>
+    /// <remarks>
+    /// 26 is what ONNX Runtime 1.31 runs. 1.32 (the version the tests verify on) runs opset 28 and
+    /// reads IR 14, but models compiled for "any ONNX runtime" keep the older floor: no pass needs
+    /// more than opset 23, and raising an opset never helps a model load elsewhere.
+    /// </remarks>
     public int MaxOpset { get; init; } = 26;
-    /// <summary>Highest IR version it reads.</summary>
+    /// <summary>Highest IR version it reads (ONNX Runtime 1.31: 13; 1.32: 14).</summary>
     public int MaxIrVersion { get; init; } = 13;
     /// <summary>Block size it prefers (320 or 640).</summary>
     public int PreferredBlockSize { get; init; } = 320;
@@ -142,6 +147,6 @@ public sealed record TargetCapabilities
     /// <summary>What a runtime session must load to run the output, beyond the runtime itself (null: nothing).</summary>
     public string? SessionRequirement { get; init; }
 
-    /// <summary>A stock runtime: standard ONNX only (ONNX Runtime 1.31's limits).</summary>
+    /// <summary>A stock runtime: standard ONNX only, at ONNX Runtime 1.31's limits (opset 26, IR 13).</summary>
     public static TargetCapabilities Portable { get; } = new();
 }

@@ -31,16 +31,21 @@ public sealed class LowerFlexAttention : InPlacePass
             var call = FlexAttentionCall.Read(node, model);
             var mods = Analyze(call);
             var function = OwningFunction(node.Graph!);
-            string result;
+            string result, reason;
             if (native)
             {
                 done.Add(node);
-                if (call.Form == FlexForm.Tensor) result = "kept-native";
+                if (call.Form == FlexForm.Tensor)
+                {
+                    result = "kept-native";
+                    reason = "the target runs FlexAttention in the tensor form itself";
+                }
                 else
                 {
                     int opset = ConvertToTensorForm(call, mods, function is not null);
                     RequireOpset(model, function, opset, context, call);
                     result = "converted-to-tensor-form";
+                    reason = "the target runs FlexAttention in the tensor form only: the element-wise modifiers became tensor graphs";
                     changes++;
                 }
             }
@@ -48,22 +53,25 @@ public sealed class LowerFlexAttention : InPlacePass
             {
                 long current = DefaultOpset(model, function);
                 int opset;
-                if (context.Options.AttentionOp && IsPlainCausal(call, current))
+                string? notCausal = WhyNotPlainCausal(call, current);
+                if (context.Options.AttentionOp && notCausal is null)
                 {
                     opset = EmitAttentionOp(call, function is not null);
                     result = "attention-op";
+                    reason = "exactly causal attention (mask q_idx >= kv_idx, no other modifier, float32): ONNX's Attention op with is_causal=1";
                 }
                 else
                 {
                     opset = LowerNode(call, mods, function is not null, current);
                     result = "lowered";
+                    reason = "MatMul/Softmax ops: " + (context.Options.AttentionOp ? notCausal : "--no-attention-op");
                 }
                 RequireOpset(model, function, opset, context, call);
                 if (function is not null) touchedFunctions.Add(function);
                 lowered = true;
                 changes++;
             }
-            context.Report.FlexAttention.Add(new FlexAttentionEntry { Node = call.Label, Form = call.FormName, Result = result });
+            context.Report.FlexAttention.Add(new FlexAttentionEntry { Node = call.Label, Form = call.FormName, Result = result, Reason = reason });
             context.Logger.LogDebug("FlexAttention {Node} ({Form} form): {Result}", call.Label, call.FormName, result);
         }
         if (lowered) DropUnusedPreviewImport(model, touchedFunctions);
@@ -100,22 +108,33 @@ public sealed class LowerFlexAttention : InPlacePass
     /// this: that would change what the graph's other ops mean). ONNX Runtime runs that op with a
     /// fused kernel, faster than the MatMul/Softmax form (bench/flexattention.md).
     /// </summary>
-    internal static bool IsPlainCausal(FlexAttentionCall call, long opset)
+    internal static bool IsPlainCausal(FlexAttentionCall call, long opset) => WhyNotPlainCausal(call, opset) is null;
+
+    /// <summary>Why the node is not exactly causal attention as <see cref="IsPlainCausal"/> defines it; null when it is.</summary>
+    internal static string? WhyNotPlainCausal(FlexAttentionCall call, long opset)
     {
-        if (opset < 23 || call.Form != FlexForm.ElementWise) return false;
-        if (call.ScoreMod is not null || call.ProbMod is not null || call.MaskMod is not { } mask) return false;
-        if (call.T != DataType.Float || call.SoftmaxPrecision != DataType.Float || !float.IsNegativeInfinity(call.MaskValue)) return false;
+        if (call.Form != FlexForm.ElementWise) return "only the element-wise form is matched against the Attention op";
+        if (call.ScoreMod is not null) return "it has a score_mod";
+        if (call.ProbMod is not null) return "it has a prob_mod";
+        if (call.MaskMod is not { } mask) return "it has no mask_mod (attention is not causal)";
+        if (call.T != DataType.Float || call.SoftmaxPrecision != DataType.Float) return "it is not float32 throughout";
+        if (!float.IsNegativeInfinity(call.MaskValue)) return $"its mask_value is {call.MaskValue}, not -inf";
         // Grouped heads (enable_gqa): Attention shares each K/V head with a contiguous group of query
         // heads, as FlexAttention does; the counts must be known to know they divide.
-        if (FlexAttentionCall.StaticDim(call.Q, 1) is not long hq || FlexAttentionCall.StaticDim(call.K, 1) is not long hk || hk == 0 || hq % hk != 0) return false;
-        if (hq != hk && !call.EnableGqa) return false;
-        if (mask.Nodes.Count != 1 || mask.Initializers.Count != 0 || mask.Inputs.Count != 4) return false;
+        if (FlexAttentionCall.StaticDim(call.Q, 1) is not long hq || FlexAttentionCall.StaticDim(call.K, 1) is not long hk || hk == 0)
+            return "its head counts are not static";
+        if (hq % hk != 0 || (hq != hk && !call.EnableGqa)) return $"its {hk} K/V heads do not group its {hq} query heads";
+        const string notCausal = "its mask_mod is not exactly q_idx >= kv_idx";
+        if (mask.Nodes.Count != 1 || mask.Initializers.Count != 0 || mask.Inputs.Count != 4) return notCausal;
         var n = mask.Nodes.First();
-        if (n.DomainName != "" || n.Inputs.Count != 2 || n.Outputs.Count != 1 || n.Attributes.Count != 0) return false;
-        if (!ReferenceEquals(n.Outputs[0], mask.Outputs[0])) return false;
+        if (n.DomainName != "" || n.Inputs.Count != 2 || n.Outputs.Count != 1 || n.Attributes.Count != 0) return notCausal;
+        if (!ReferenceEquals(n.Outputs[0], mask.Outputs[0])) return notCausal;
         Value q = mask.Inputs[2], kv = mask.Inputs[3];
-        return (n.OpType == "GreaterOrEqual" && ReferenceEquals(n.Inputs[0], q) && ReferenceEquals(n.Inputs[1], kv))
+        bool causal = (n.OpType == "GreaterOrEqual" && ReferenceEquals(n.Inputs[0], q) && ReferenceEquals(n.Inputs[1], kv))
             || (n.OpType == "LessOrEqual" && ReferenceEquals(n.Inputs[0], kv) && ReferenceEquals(n.Inputs[1], q));
+        if (!causal) return notCausal;
+        if (opset < 23) return $"exactly causal, but the graph imports opset {opset} and the Attention op needs 23 (never raised for this)";
+        return null;
     }
 
     /// <summary>Replaces the node by Attention(Q, K, V) with is_causal=1 (and the node's scale); returns 23.</summary>

@@ -38,11 +38,26 @@ public sealed class OrtConstantEvaluator : IConstantEvaluator, IDisposable
 
     public string Name => "onnxruntime";
 
+    /// <summary>Hand ORT subgraphs with Expand, Tile, ConstantOfShape ... too (for trusted models, and tests).</summary>
+    public bool AllowDataSizedOutputs { get; init; }
+
     /// <summary>ORT optimization level the cone runs at: basic, the rewrites ORT applies before it folds constants.</summary>
     public GraphOptimizationLevel Optimization { get; init; } = GraphOptimizationLevel.ORT_ENABLE_BASIC;
 
+    /// <summary>
+    /// Operators whose output size comes from the data, not from their inputs' sizes: in a hostile
+    /// model they ask for terabytes. The native evaluator computes them with a 2 GiB cap per value;
+    /// ONNX Runtime is not handed them.
+    /// </summary>
+    private static readonly HashSet<string> Growing = ["Expand", "Tile", "ConstantOfShape", "Range", "Resize", "Pad", "Upsample", "OneHot", "EyeLike"];
+
     public IReadOnlyList<ConstTensor>? Evaluate(ConstantCone cone, IReadOnlyList<Value> wanted, Model model, out string? whyNot)
     {
+        if (!AllowDataSizedOutputs && cone.Nodes.FirstOrDefault(n => Growing.Contains(n.OpType)) is { } grows)
+        {
+            whyNot = $"{grows.Describe()} makes an output as large as its data says, which ONNX Runtime would allocate unchecked";
+            return null;
+        }
         CheckIntegerDivisors(cone);
         byte[] bytes;
         List<Value> feeds;
@@ -55,7 +70,7 @@ public sealed class OrtConstantEvaluator : IConstantEvaluator, IDisposable
         try
         {
             whyNot = null;
-            return Run(entry.Session, feeds);
+            return Run(entry.Session, feeds, wanted.Count);
         }
         catch (OnnxRuntimeException e) { whyNot = $"ONNX Runtime cannot run it: {FirstLine(e.Message)}"; return null; }
         finally { Release(entry); }
@@ -126,6 +141,11 @@ public sealed class OrtConstantEvaluator : IConstantEvaluator, IDisposable
             v.Type = w.Type is { Kind: TypeKind.Tensor } t ? IrType.Tensor(t.ElemType, (Shape?)null) : null;
             g.Outputs.Add(v);
         }
+        // Values something outside the cone also reads are outputs too (computed, not fetched): ORT's
+        // rewrites look at a value's readers (Div(1, x) -> Mul becomes one Div only when nothing else
+        // reads the Div), so the cone must show that those values are read elsewhere.
+        foreach (var e in cone.Escaping)
+            if (!wanted.Contains(e) && map.TryGetValue(e, out var v) && !g.Outputs.Contains(v)) g.Outputs.Add(v);
         return (ModelSerializer.ToBytes(m), feeds);
     }
 
@@ -173,7 +193,7 @@ public sealed class OrtConstantEvaluator : IConstantEvaluator, IDisposable
         }
     }
 
-    private static unsafe List<ConstTensor> Run(InferenceSession session, List<Value> feeds)
+    private static unsafe List<ConstTensor> Run(InferenceSession session, List<Value> feeds, int wantedCount)
     {
         var opened = new List<TensorBytes>();
         var pins = new List<System.Buffers.MemoryHandle>();
@@ -191,7 +211,8 @@ public sealed class OrtConstantEvaluator : IConstantEvaluator, IDisposable
             }
             using var ro = new RunOptions();
             var names = Enumerable.Range(0, feeds.Count).Select(i => $"in{i}").ToList();
-            using var results = session.Run(ro, names, values, session.OutputNames);
+            // Only the wanted values (the first outputs); the others are outputs to keep ORT's rewrites honest.
+            using var results = session.Run(ro, names, values, session.OutputNames.Take(wantedCount).ToList());
             var list = new List<ConstTensor>();
             try
             {

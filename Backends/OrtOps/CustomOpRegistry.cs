@@ -7,7 +7,7 @@ using Ternion.IR;
 namespace Ternion.Backends.OrtOps;
 
 /// <summary>
-/// OrtCustomOp of onnxruntime_c_api.h (1.31.1): a version and 24 callbacks, in this order. ORT
+/// OrtCustomOp of onnxruntime_c_api.h (1.31.1 and 1.32.0): a version and 25 callbacks, in this order. ORT
 /// reads the fields a version has; this struct says version <see cref="OrtApi.Version"/> (17), which
 /// covers everything up to GetEndVersion and makes ORT call the V2 callbacks that return a status.
 /// The four fields after GetEndVersion (in-place and alias maps, API 18 and later) stay null.

@@ -25,8 +25,9 @@ internal unsafe struct OrtApiBase
 /// <summary>
 /// The OrtApi function table: a struct of function pointers that only ever grows at the end, so
 /// an index never changes meaning. The indices used here were read from onnxruntime_c_api.h of
-/// ONNX Runtime 1.31.1 (in the NuGet package, build/native/include) and checked against the order
-/// of the managed package's own OrtApi struct; every function used exists since API version 17.
+/// ONNX Runtime 1.31.1 (in the NuGet package, build/native/include), checked against the order
+/// of the managed package's own OrtApi struct, and again against 1.32.0's header (the same
+/// prefix, one function appended); every function used exists since API version 17.
 /// </summary>
 internal readonly unsafe struct OrtApi
 {

@@ -32,6 +32,7 @@ public sealed class NativeTarget : ITarget, IConfiguresPipeline, IEmitsModel
             Alignment = options.Alignment ?? Capabilities.Alignment,
             ForceExternal = t => packed.Contains(t),
             Progress = options.Progress,
+            DataFileName = options.DataFileName,
         });
     }
 }

@@ -39,6 +39,8 @@ public sealed record TargetOptions
     public int? Alignment { get; init; }
     /// <summary>Where an emitter reports how writing goes (a progress bar on the CLI).</summary>
     public ISaveProgress? Progress { get; init; }
+    /// <summary>File name for the external data file; null: the output's file name plus ".data".</summary>
+    public string? DataFileName { get; init; }
 }
 
 /// <summary>

@@ -46,6 +46,11 @@ public static class ModelSerializer
     public const long ProtobufLimit = int.MaxValue;
     private const long InlineBudget = ProtobufLimit - (64L << 20);
 
+    /// <summary>
+    /// Loads a model file. Tensor bytes are not read: external data and the large data fields of
+    /// inline tensors stay in their files (held open while the model's tensors may be read) and are
+    /// mapped only when a tensor is opened or written.
+    /// </summary>
     public static Model Load(string path, LoadLimits? limits = null)
     {
         limits ??= LoadLimits.Default;
@@ -56,38 +61,107 @@ public static class ModelSerializer
         if (Directory.Exists(full)) throw new ModelFormatException(path, "is a folder, not a model file");
         if (!info.Exists) throw new ModelFormatException(path, "file not found");
         if (info.Length == 0) throw new ModelFormatException(path, "file is empty");
-        if (info.Length > ProtobufLimit)
-            throw new ModelFormatException(path, $"file is {info.Length:N0} bytes; an ONNX protobuf file cannot exceed 2 GiB (large weights belong in external data)");
-        byte[] bytes;
-        try { bytes = File.ReadAllBytes(full); }
+        CheckFileSize(path, info.Length);
+        ModelFileSource source;
+        try
+        {
+            var handle = ReadOnlyFile.Open(full);
+            // The length of what was opened, not of what the path named a moment ago.
+            long length = RandomAccess.GetLength(handle);
+            if (length == 0) { handle.Dispose(); throw new ModelFormatException(path, "file is empty"); }
+            if (length > ProtobufLimit) { handle.Dispose(); CheckFileSize(path, length); }
+            source = new ModelFileSource(handle, full, path, length);
+        }
         catch (IOException e) { throw new ModelFormatException(path, $"cannot read: {e.Message}"); }
         catch (UnauthorizedAccessException e) { throw new ModelFormatException(path, $"cannot read: {e.Message}"); }
-        var model = FromBytes(bytes, path, Path.GetDirectoryName(full), limits);
+
+        Model model;
+        bool keepOpen = false;
+        try
+        {
+            model = FromFile(source, path, Path.GetDirectoryName(full), limits, out keepOpen);
+        }
+        finally
+        {
+            // Nothing was left in the file: close it now rather than when the collector gets to it.
+            if (!keepOpen) source.Close();
+        }
         model.SourcePath = full;
         model.SourceDirectory = Path.GetDirectoryName(full);
         model.SourceFiles.UnionWith(SourceFiles(model));
         return model;
     }
 
-    /// <summary>Parses a model from bytes; <paramref name="baseDir"/> is where external data is looked for.</summary>
+    private static void CheckFileSize(string path, long length)
+    {
+        if (length > ProtobufLimit)
+            throw new ModelFormatException(path, $"file is {length:N0} bytes; an ONNX protobuf file cannot exceed 2 GiB (large weights belong in external data)");
+    }
+
+    private static unsafe Model FromFile(ModelFileSource source, string displayName, string? baseDir, LoadLimits limits, out bool keepOpen)
+    {
+        MappedRange whole;
+        try { whole = source.MapAll(); }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException or ArgumentException)
+        {
+            throw new ModelFormatException(displayName, $"cannot read: {e.Message}");
+        }
+        using (whole)
+        {
+            // The walk reads tags and lengths a few per tensor: read no more of the file than those pages.
+            whole.AdviseRandomAccess();
+            var span = whole.GetSpan();
+            using var pin = whole.Pin();
+            long length = span.Length;
+            byte* pointer = (byte*)pin.Pointer;
+            return FromSpan(span, () => new UnmanagedMemoryStream(pointer, length), source, displayName, baseDir, limits, out keepOpen);
+        }
+    }
+
+    /// <summary>
+    /// Parses a model from bytes; <paramref name="baseDir"/> is where external data is looked for.
+    /// The large tensors of the model are views onto <paramref name="bytes"/>, not copies: do not
+    /// change the array while the model is in use.
+    /// </summary>
     public static Model FromBytes(byte[] bytes, string displayName = "<memory>", string? baseDir = null, LoadLimits? limits = null)
     {
         limits ??= LoadLimits.Default;
-        var proto = ParseModelProto(bytes, displayName, limits);
-        var model = new ProtoReader(displayName, baseDir, limits).ReadModel(proto);
+        var model = FromSpan(bytes, () => new MemoryStream(bytes, writable: false), new MemorySource(bytes, displayName), displayName, baseDir, limits, out _);
         model.SourceDirectory = baseDir;
-        ModelValidator.Validate(model, displayName, limits);
         return model;
     }
 
+    /// <summary>
+    /// Parses the model whole with Google.Protobuf, every tensor byte copied, as Ternion read models
+    /// before reading in place: the reference the tests hold the in-place reader to.
+    /// </summary>
+    internal static Model FromBytesParsedWhole(byte[] bytes, string displayName = "<memory>", string? baseDir = null, LoadLimits? limits = null) =>
+        FromSpan(bytes, () => new MemoryStream(bytes, writable: false), null, displayName, baseDir, limits ?? LoadLimits.Default, out _);
+
+    private static Model FromSpan(ReadOnlySpan<byte> bytes, Func<Stream> openWhole, PayloadSource? source, string displayName, string? baseDir, LoadLimits limits, out bool keptPayloads)
+    {
+        var read = PayloadReader.Read(bytes, openWhole, source, RecursionLimit(limits), stream => ParseModelProto(stream, displayName, limits));
+        var model = new ProtoReader(displayName, baseDir, limits, read.Payloads).ReadModel(read.Proto);
+        model.SourceDirectory = baseDir;
+        ModelValidator.Validate(model, displayName, limits);
+        keptPayloads = read.Payloads is { Count: > 0 };
+        return model;
+    }
+
+    // Each level of subgraph costs three message levels (Graph > Node > Attribute), plus types.
+    private static int RecursionLimit(LoadLimits limits) => 3 * (limits.MaxSubgraphDepth + 1) + 40;
+
     internal static ModelProto ParseModelProto(byte[] bytes, string displayName, LoadLimits limits)
     {
-        // Each level of subgraph costs three message levels (Graph > Node > Attribute), plus types.
-        int recursion = 3 * (limits.MaxSubgraphDepth + 1) + 40;
+        using var ms = new MemoryStream(bytes, writable: false);
+        return ParseModelProto(ms, displayName, limits);
+    }
+
+    internal static ModelProto ParseModelProto(Stream stream, string displayName, LoadLimits limits)
+    {
         try
         {
-            using var ms = new MemoryStream(bytes, writable: false);
-            var input = CodedInputStream.CreateWithLimits(ms, int.MaxValue, recursion);
+            var input = CodedInputStream.CreateWithLimits(stream, int.MaxValue, RecursionLimit(limits));
             var proto = new ModelProto();
             proto.MergeFrom(input);
             return proto;
@@ -110,13 +184,21 @@ public static class ModelSerializer
 
     private static string FirstLine(string s) => s.Split('\n')[0].Trim();
 
-    /// <summary>Serializes with every tensor inline (for in-memory use, e.g. handing a model to ONNX Runtime).</summary>
+    /// <summary>Serializes with every tensor inline (for in-memory use, e.g. handing a model to ONNX Runtime); the same bytes Save writes.</summary>
     public static byte[] ToBytes(Model model)
     {
         long inline = model.AllTensors().Sum(t => t.ByteLength);
         if (inline > InlineBudget)
             throw new TernionException($"model holds {inline:N0} bytes of tensors; over protobuf's 2 GiB limit, it can only be saved with external data");
-        return new ProtoWriter(ProtoWriter.Inline).WriteModel(model).ToByteArray();
+        var writer = new SplicingWriter();
+        long size = writer.Prepare(new ProtoWriter(writer.Inline).WriteModel(model));
+        if (size > ProtobufLimit)
+            throw new TernionException($"the model would be {size:N0} bytes, over protobuf's 2 GiB limit; it can only be saved with external data");
+        var bytes = new byte[size];
+        using var ms = new MemoryStream(bytes, writable: true);
+        writer.WriteTo(ms);
+        if (ms.Position != size) throw new InvalidOperationException($"serialized {ms.Position:N0} bytes, expected {size:N0}");
+        return bytes;
     }
 
     /// <summary>Converts to a ModelProto with every tensor inline (tests compare these field by field).</summary>
@@ -152,17 +234,25 @@ public static class ModelSerializer
                 throw new TernionException($"{path}: refusing to overwrite '{Path.GetFileName(target)}', which the model was read from; choose another output path");
 
         var plan = PlanExternal(model, options);
-        options.Progress?.Begin(plan.Count, plan.Sum(t => t.ByteLength));
+        // Progress counts every tensor whose bytes are written one by one: those going to the data
+        // file, and the large ones streamed into the model file.
+        var streamed = model.AllTensors().Where(t => !plan.Contains(t) && SplicingWriter.Streams(t)).ToList();
+        options.Progress?.Begin(plan.Count + streamed.Count, plan.Sum(t => t.ByteLength) + streamed.Sum(t => t.ByteLength));
         string tmpModel = Path.Combine(dir, $".{Path.GetFileName(full)}.tmp-{Environment.ProcessId}-{Guid.NewGuid():N}");
         string tmpData = Path.Combine(dir, $".{dataName}.tmp-{Environment.ProcessId}-{Guid.NewGuid():N}");
         FileStream? data = null;
         try
         {
-            long dataLen = 0;
-            int externalCount = 0;
+            long dataLen = 0, inlineBytes = 0;
+            int externalCount = 0, tensorsDone = 0;
+            var writer = new SplicingWriter(written =>
+            {
+                inlineBytes += written;
+                options.Progress?.Advance(++tensorsDone, dataLen + inlineBytes);
+            });
             TensorProto WriteTensor(Tensor t)
             {
-                if (!plan.Contains(t)) return ProtoWriter.Inline(t);
+                if (!plan.Contains(t)) return writer.Inline(t);
                 data ??= new FileStream(tmpData, FileMode.CreateNew, FileAccess.Write, FileShare.None, 1 << 20);
                 long pad = (options.Alignment - dataLen % options.Alignment) % options.Alignment;
                 if (pad > 0) { data.Write(new byte[pad]); dataLen += pad; }
@@ -172,7 +262,7 @@ public static class ModelSerializer
                 if (len != t.ByteLength) throw new TernionException($"tensor '{t.Name}': wrote {len} bytes, expected {t.ByteLength}");
                 dataLen += len;
                 externalCount++;
-                options.Progress?.Advance(externalCount, dataLen);
+                options.Progress?.Advance(++tensorsDone, dataLen + inlineBytes);
                 var p = ProtoWriter.NewWithResidue(t);
                 ProtoWriter.WriteHeader(t, p);
                 p.DataLocation = TensorProto.Types.DataLocation.External;
@@ -184,12 +274,15 @@ public static class ModelSerializer
             }
 
             var proto = new ProtoWriter(WriteTensor).WriteModel(model);
+            // The skeleton (the model without its streamed tensor bytes) first: past 2 GiB it cannot even be serialized.
             long size = ComputeSize(proto);
+            if (size <= ProtobufLimit) size = writer.Prepare(proto);
             if (size > ProtobufLimit)
                 throw new TernionException($"{path}: the model would be {size:N0} bytes, over protobuf's 2 GiB limit; save with external data (--external-data auto)");
             using (var fs = new FileStream(tmpModel, FileMode.CreateNew, FileAccess.Write, FileShare.None, 1 << 16))
             {
-                proto.WriteTo(fs);
+                writer.WriteTo(fs);
+                if (fs.Position != size) throw new InvalidOperationException($"wrote {fs.Position:N0} bytes of the model, expected {size:N0}");
                 fs.Flush(flushToDisk: true);
             }
             if (data is not null)
@@ -246,7 +339,11 @@ public static class ModelSerializer
         var set = new HashSet<string>(model.SourceFiles, StringComparer.Ordinal);
         if (model.SourcePath is { } sp) set.Add(PathSafety.RealPath(sp));
         foreach (var t in model.AllTensors())
+        {
             if (t.Data is ExternalTensorData e) set.Add(PathSafety.RealPath(e.FullPath));
+            // An inline tensor still read from another model's file (moved between models by a pass).
+            else if (t.Data is ProtoTensorData { Payload.Source: ModelFileSource f }) set.Add(PathSafety.RealPath(f.FullPath));
+        }
         return set;
     }
 

@@ -12,9 +12,12 @@ internal sealed class ProtoReader
     private long _nodeCount;
     private readonly HashSet<string> _attributeNames = new(StringComparer.Ordinal);
 
-    public ProtoReader(string file, string? baseDir, LoadLimits limits)
+    private readonly IReadOnlyDictionary<TensorProto, TensorPayload>? _payloads;
+
+    /// <param name="payloads">Data fields left in the file at load, by the parsed TensorProto they were cut from.</param>
+    public ProtoReader(string file, string? baseDir, LoadLimits limits, IReadOnlyDictionary<TensorProto, TensorPayload>? payloads = null)
     {
-        _file = file; _baseDir = baseDir; _limits = limits;
+        _file = file; _baseDir = baseDir; _limits = limits; _payloads = payloads;
     }
 
     private ModelFormatException Error(string problem) => new(_file, problem);
@@ -273,6 +276,8 @@ internal sealed class ProtoReader
         }
         else
         {
+            TensorPayload? payload = null;
+            _payloads?.TryGetValue(p, out payload);
             if (p.HasDataType && DataTypes.IsKnown(p.DataType) && p.Segment is null)
             {
                 if (type == DataType.String)
@@ -280,20 +285,21 @@ internal sealed class ProtoReader
                     if (p.StringData.Count != elements && !(elements == 0 && p.StringData.Count == 0))
                         throw Error($"{what}: holds {p.StringData.Count} strings but dims [{string.Join(",", dims)}] need {elements}");
                 }
-                else if (p.HasRawData)
+                else if (p.HasRawData || payload is { IsRaw: true })
                 {
-                    if (p.RawData.Length != expectedBytes)
-                        throw Error($"{what}: raw_data has {p.RawData.Length:N0} bytes but dims [{string.Join(",", dims)}] of {DataTypes.OnnxName(type)} need {expectedBytes:N0}" + (p.RawData.Length < expectedBytes ? " (data shorter than its dims)" : " (data longer than its dims)"));
+                    long rawLength = payload is { IsRaw: true } ? payload.Length : p.RawData.Length;
+                    if (rawLength != expectedBytes)
+                        throw Error($"{what}: raw_data has {rawLength:N0} bytes but dims [{string.Join(",", dims)}] of {DataTypes.OnnxName(type)} need {expectedBytes:N0}" + (rawLength < expectedBytes ? " (data shorter than its dims)" : " (data longer than its dims)"));
                 }
                 else
                 {
-                    long have = ProtoTensorData.TypedCount(p, type);
+                    long have = payload is { } typed && typed.Field == TensorPayload.TypedFieldOf(type) ? typed.Count : ProtoTensorData.TypedCount(p, type);
                     long want = ProtoTensorData.ExpectedTypedCount(type, elements);
                     if (have != want)
                         throw Error($"{what}: holds {have:N0} values but dims [{string.Join(",", dims)}] of {DataTypes.OnnxName(type)} need {want:N0}" + (have < want ? " (data shorter than its dims)" : " (data longer than its dims)"));
                 }
             }
-            data = new ProtoTensorData(p, type, elements);
+            data = new ProtoTensorData(p, type, elements, payload);
         }
         var t = new Tensor(p.HasName ? p.Name : null, type, dims, data)
         {

@@ -122,13 +122,17 @@ internal sealed class ProtoWriter
         p.MetadataProps.AddRange(t.Metadata.Select(e => e.ToProto()));
     }
 
-    /// <summary>The tensor stored inline (as read when it came inline from a file, else as raw_data).</summary>
+    /// <summary>
+    /// The tensor stored inline, whole (as read when it came inline from a file, else as raw_data).
+    /// Saving streams large tensors instead (<see cref="SplicingWriter"/>); this is for in-memory protos.
+    /// </summary>
     internal static TensorProto Inline(Tensor t)
     {
         TensorProto p;
         if (t.Data is ProtoTensorData pd)
         {
             p = pd.Proto.Clone();
+            pd.Payload?.MaterializeInto(p);
         }
         else
         {

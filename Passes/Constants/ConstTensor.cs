@@ -19,6 +19,9 @@ public sealed class ConstTensor : IDisposable
     private sealed class Storage(IDisposable owner)
     {
         private int _refs = 1;
+        public int Refs => Volatile.Read(ref _refs);
+        /// <summary>The native buffer when this storage owns one (writable), else null (borrowed bytes).</summary>
+        public NativeBuffer? Buffer => owner as NativeBuffer;
         public void AddRef() => Interlocked.Increment(ref _refs);
         public void Release() { if (Interlocked.Decrement(ref _refs) == 0) owner.Dispose(); }
     }
@@ -34,15 +37,18 @@ public sealed class ConstTensor : IDisposable
     public ReadOnlySpan<byte> Bytes => _bytes.Span;
     public ReadOnlyMemory<byte> Memory => _bytes;
 
-    /// <summary>A fresh, writable tensor (zeroed) in native memory.</summary>
-    public static ConstTensor Allocate(DataType type, long[] dims)
+    /// <summary>
+    /// A fresh, writable tensor in native memory; its bytes are garbage unless <paramref name="zeroed"/>
+    /// (most operators write every element, and clearing a large buffer is a pass of its own).
+    /// </summary>
+    public static ConstTensor Allocate(DataType type, long[] dims, bool zeroed = false)
     {
         long n = Tensor.ElementCountOf(dims);
         long bytes = DataTypes.ByteCount(type, n);
         if (n < 0 || bytes < 0 || bytes > int.MaxValue)
             throw new ConstantEvaluationException($"a {DataTypes.ShortName(type)}[{string.Join(",", dims)}] value is larger than one buffer holds (2 GiB)");
         var buffer = new NativeBuffer((int)bytes);
-        buffer.GetSpan().Clear();
+        if (zeroed) buffer.GetSpan().Clear();
         return new ConstTensor(type, dims, buffer.Memory, new Storage(buffer), buffer);
     }
 
@@ -56,6 +62,20 @@ public sealed class ConstTensor : IDisposable
 
     /// <summary>Writable bytes of a tensor made by <see cref="Allocate"/>.</summary>
     public Span<byte> Writable => _buffer is not null ? _buffer.GetSpan() : throw new InvalidOperationException("this constant is read-only");
+
+    /// <summary>
+    /// This tensor's own buffer, writable in place, when nothing else shares it (no view made by
+    /// <see cref="Reshaped"/> is alive and the bytes are not borrowed); else null.
+    /// </summary>
+    internal Span<byte> Reusable => _storage is { Buffer: { } b, Refs: 1 } && !_disposed ? b.GetSpan()[.._bytes.Length] : default;
+    internal bool CanReuse => _storage is { Buffer: not null, Refs: 1 } && !_disposed;
+
+    /// <summary>
+    /// Writable elements of a tensor whose buffer this evaluation owns: one from <see cref="Allocate"/>,
+    /// or a view of a buffer handed over for an in-place result.
+    /// </summary>
+    internal Span<T> InPlaceWritable<T>() where T : unmanaged =>
+        MemoryMarshal.Cast<byte, T>(_storage?.Buffer is { } b ? b.GetSpan()[.._bytes.Length] : throw new InvalidOperationException("this constant is read-only"));
 
     public ReadOnlySpan<T> As<T>() where T : unmanaged => MemoryMarshal.Cast<byte, T>(Bytes);
     public Span<T> AsWritable<T>() where T : unmanaged => MemoryMarshal.Cast<byte, T>(Writable);

@@ -29,6 +29,26 @@ public sealed class ConstantCone
 
     public bool Contains(Node n) => _members.Contains(n);
 
+    /// <summary>
+    /// The part of the cone that computes <paramref name="wanted"/> (values of this cone): the nodes
+    /// they need, in order, and the leaves those read. Evaluating a value leaves out what only others need.
+    /// </summary>
+    public ConstantCone Restrict(IEnumerable<Value> wanted)
+    {
+        var need = new HashSet<Node>();
+        var stack = new Stack<Node>(wanted.Select(v => v.Producer).OfType<Node>().Where(_members.Contains));
+        while (stack.Count > 0)
+        {
+            var n = stack.Pop();
+            if (!need.Add(n)) continue;
+            foreach (var v in n.Inputs)
+                if (v?.Producer is { } p && _members.Contains(p)) stack.Push(p);
+        }
+        var nodes = Nodes.Where(need.Contains).ToList();
+        var leaves = Leaves.Where(l => nodes.Any(n => n.Inputs.Contains(l))).ToList();
+        return new ConstantCone(Root, Graph, nodes, leaves);
+    }
+
     /// <summary>The distinct operator types, in order of first appearance.</summary>
     public IReadOnlyList<string> OpTypes => Nodes.Select(n => n.OpType).Distinct().ToList();
 

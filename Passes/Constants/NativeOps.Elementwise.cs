@@ -1,3 +1,4 @@
+using System.Numerics;
 using Ternion.IR;
 
 namespace Ternion.Passes.Constants;
@@ -6,10 +7,40 @@ internal static partial class NativeOps
 {
     internal interface IBinary<T> { static abstract T Apply(T a, T b); }
 
-    private struct FAdd : IBinary<float> { public static float Apply(float a, float b) => a + b; }
-    private struct FSub : IBinary<float> { public static float Apply(float a, float b) => a - b; }
-    private struct FMul : IBinary<float> { public static float Apply(float a, float b) => a * b; }
-    private struct FDiv : IBinary<float> { public static float Apply(float a, float b) => a / b; }
+    /// <summary>An operator whose lanes round exactly as its scalar form (IEEE add, sub, mul, div).</summary>
+    internal interface IVectorBinary : IBinary<float> { static abstract Vector<float> Apply(Vector<float> a, Vector<float> b); }
+
+    private struct FAdd : IVectorBinary { public static float Apply(float a, float b) => a + b; public static Vector<float> Apply(Vector<float> a, Vector<float> b) => a + b; }
+    private struct FSub : IVectorBinary { public static float Apply(float a, float b) => a - b; public static Vector<float> Apply(Vector<float> a, Vector<float> b) => a - b; }
+    private struct FMul : IVectorBinary { public static float Apply(float a, float b) => a * b; public static Vector<float> Apply(Vector<float> a, Vector<float> b) => a * b; }
+    private struct FDiv : IVectorBinary { public static float Apply(float a, float b) => a / b; public static Vector<float> Apply(Vector<float> a, Vector<float> b) => a / b; }
+
+    /// <summary><see cref="Broadcast{T, TOp}"/> with whole vectors where both operands are the output's shape or one is a scalar.</summary>
+    internal static void BroadcastVector<TOp>(ReadOnlySpan<float> a, long[] ad, ReadOnlySpan<float> b, long[] bd, Span<float> o, long[] od) where TOp : IVectorBinary
+    {
+        int w = Vector<float>.Count, i = 0;
+        if (a.Length == o.Length && b.Length == o.Length)
+        {
+            for (; i + w <= o.Length; i += w) TOp.Apply(new Vector<float>(a[i..]), new Vector<float>(b[i..])).CopyTo(o[i..]);
+            for (; i < o.Length; i++) o[i] = TOp.Apply(a[i], b[i]);
+            return;
+        }
+        if (a.Length == o.Length && b.Length == 1)
+        {
+            var y = new Vector<float>(b[0]);
+            for (; i + w <= o.Length; i += w) TOp.Apply(new Vector<float>(a[i..]), y).CopyTo(o[i..]);
+            for (; i < o.Length; i++) o[i] = TOp.Apply(a[i], b[0]);
+            return;
+        }
+        if (a.Length == 1 && b.Length == o.Length)
+        {
+            var x = new Vector<float>(a[0]);
+            for (; i + w <= o.Length; i += w) TOp.Apply(x, new Vector<float>(b[i..])).CopyTo(o[i..]);
+            for (; i < o.Length; i++) o[i] = TOp.Apply(a[0], b[i]);
+            return;
+        }
+        Broadcast<float, TOp>(a, ad, b, bd, o, od);
+    }
     private struct FMod : IBinary<float> { public static float Apply(float a, float b) => a % b; }
     private struct FMin : IBinary<float> { public static float Apply(float a, float b) => SignedZeros(a, b) ? throw ZeroTie() : Math.Min(a, b); }
     private struct FMax : IBinary<float> { public static float Apply(float a, float b) => SignedZeros(a, b) ? throw ZeroTie() : Math.Max(a, b); }
@@ -125,10 +156,34 @@ internal static partial class NativeOps
         }
     }
 
-    private static ConstTensor Arithmetic(string op, ConstTensor a, ConstTensor b)
+    internal static ConstTensor Divide(ConstTensor a, ConstTensor b, bool ownA = false) => Arithmetic("Div", a, b, ownA, false);
+
+    /// <summary>
+    /// The output buffer of a float32 element-wise operator: an input's own buffer when this node is
+    /// its last reader and the shapes agree (in place), else a new one.
+    /// </summary>
+    private static ConstTensor Output(long[] od, ConstTensor? a, bool ownA, ConstTensor? b = null, bool ownB = false)
+    {
+        if (ownA && a is { Type: DataType.Float, CanReuse: true } && a.Dims.AsSpan().SequenceEqual(od)) return a.Reshaped(od);
+        if (ownB && b is { Type: DataType.Float, CanReuse: true } && b.Dims.AsSpan().SequenceEqual(od)) return b.Reshaped(od);
+        return ConstTensor.Allocate(DataType.Float, od);
+    }
+
+    private static ConstTensor Arithmetic(string op, ConstTensor a, ConstTensor b, bool ownA = false, bool ownB = false)
     {
         if (a.Type != b.Type) throw new ConstantEvaluationException($"{op} of {DataTypes.ShortName(a.Type)} and {DataTypes.ShortName(b.Type)}");
         var od = BroadcastDims(a.Dims, b.Dims);
+        if (a.Type == DataType.Float)
+        {
+            // Float32 operands are read where they lie; the result may take an operand's buffer.
+            var r = Output(od, a, ownA, b, ownB);
+            BinaryKernel<float> k = op switch
+            {
+                "Add" => BroadcastVector<FAdd>, "Sub" => BroadcastVector<FSub>, "Mul" => BroadcastVector<FMul>, _ => BroadcastVector<FDiv>,
+            };
+            k(a.As<float>(), a.Dims, b.As<float>(), b.Dims, r.InPlaceWritable<float>(), od);
+            return r;
+        }
         return LaneOf(a.Type) switch
         {
             Lane.Float => FloatBinary(a, b, od, op switch
@@ -191,6 +246,20 @@ internal static partial class NativeOps
     {
         if (a.Type != b.Type || LaneOf(a.Type) != Lane.Int || a.Type == DataType.Bool)
             throw new ConstantEvaluationException($"{op} of {DataTypes.ShortName(a.Type)} and {DataTypes.ShortName(b.Type)}");
+        if (a.Type == DataType.UInt8 && b.ElementCount == 1)
+        {
+            // Bytes against one byte (unpacking packed weights): no detour through 64-bit lanes.
+            byte m = b.Bytes[0];
+            var r = ConstTensor.Allocate(DataType.UInt8, a.Dims);
+            var src = a.Bytes; var dst = r.Writable;
+            switch (op)
+            {
+                case "BitwiseAnd": for (int i = 0; i < dst.Length; i++) dst[i] = (byte)(src[i] & m); break;
+                case "BitwiseOr": for (int i = 0; i < dst.Length; i++) dst[i] = (byte)(src[i] | m); break;
+                default: for (int i = 0; i < dst.Length; i++) dst[i] = (byte)(src[i] ^ m); break;
+            }
+            return b.Dims.Length <= a.Dims.Length ? r : r.Reshaped(BroadcastDims(a.Dims, b.Dims));
+        }
         var od = BroadcastDims(a.Dims, b.Dims);
         return IntBinary(a, b, od, op switch { "BitwiseAnd" => Broadcast<long, IAnd>, "BitwiseOr" => Broadcast<long, IOr>, _ => Broadcast<long, IXor> });
     }
@@ -220,6 +289,15 @@ internal static partial class NativeOps
         foreach (var s in lb.As<long>())
             if (s < 0 || s >= limit) throw new ConstantEvaluationException($"a shift by {s} bits of {DataTypes.ShortName(a.Type)} has no defined result", undefined: true);
         var od = BroadcastDims(a.Dims, b.Dims);
+        if (a.Type == DataType.UInt8 && b.ElementCount == 1 && od.AsSpan().SequenceEqual(a.Dims))
+        {
+            int sh = b.Bytes[0];
+            var r = ConstTensor.Allocate(DataType.UInt8, od);
+            var src = a.Bytes; var dst = r.Writable;
+            if (left) for (int i = 0; i < dst.Length; i++) dst[i] = (byte)(src[i] << sh);
+            else for (int i = 0; i < dst.Length; i++) dst[i] = (byte)(src[i] >> sh);
+            return r;
+        }
         return IntBinary(a, b, od, left ? Broadcast<long, IShl> : Broadcast<long, IShr>);
     }
 
@@ -262,7 +340,7 @@ internal static partial class NativeOps
         static ConstantEvaluationException Nan() => new("a NaN reaches min/max/clip, whose result on NaN is the runtime's choice");
     }
 
-    private static ConstTensor Clip(Node n, ConstTensor?[] x)
+    private static ConstTensor Clip(Node n, ConstTensor?[] x, bool own = false)
     {
         var input = x[0] ?? throw new ConstantEvaluationException("input 0 is missing");
         ThrowOnNaN(input);
@@ -284,11 +362,20 @@ internal static partial class NativeOps
                 float l = float.NegativeInfinity, h = float.PositiveInfinity;
                 if (lo is not null) { using var f = ToFloatLane(lo); l = f.As<float>()[0]; }
                 if (hi is not null) { using var f = ToFloatLane(hi); h = f.As<float>()[0]; }
+                var r = input.Type == DataType.Float ? Output(input.Dims, input, own) : ConstTensor.Allocate(DataType.Float, input.Dims);
                 using var v = ToFloatLane(input);
-                var r = ConstTensor.Allocate(DataType.Float, input.Dims);
-                var s = v.As<float>(); var d = r.AsWritable<float>();
-                for (int i = 0; i < d.Length; i++)
+                var s = v.As<float>(); var d = r.InPlaceWritable<float>();
+                int start = 0;
+                if (l != 0 && h != 0)
                 {
+                    // No zero bound, so no -0/+0 tie: whole vectors (NaN was ruled out above).
+                    var vlo = new Vector<float>(l); var vhi = new Vector<float>(h);
+                    for (int w = Vector<float>.Count; start + w <= d.Length; start += w)
+                        Vector.Min(Vector.Max(new Vector<float>(s[start..]), vlo), vhi).CopyTo(d[start..]);
+                }
+                for (int i = start; i < d.Length; i++)
+                {
+                    // (In place, d and s are the same memory; s[i] is read before d[i] is written.)
                     if (SignedZeros(s[i], l) || SignedZeros(s[i], h)) { r.Dispose(); throw ZeroTie(); }
                     d[i] = Math.Min(Math.Max(s[i], l), h);
                 }
@@ -322,22 +409,30 @@ internal static partial class NativeOps
         }
     }
 
-    private static ConstTensor UnaryOp(string op, ConstTensor x)
+    /// <summary>An element-wise float operator by whole vectors, then the tail; both forms round alike (exact operations).</summary>
+    private static void UnaryVector(ReadOnlySpan<float> s, Span<float> d, Func<Vector<float>, Vector<float>> vector, Func<float, float> scalar)
+    {
+        int w = Vector<float>.Count, i = 0;
+        for (; i + w <= d.Length; i += w) vector(new Vector<float>(s[i..])).CopyTo(d[i..]);
+        for (; i < d.Length; i++) d[i] = scalar(s[i]);
+    }
+
+    private static ConstTensor UnaryOp(string op, ConstTensor x, bool own = false)
     {
         switch (LaneOf(x.Type))
         {
             case Lane.Float:
             {
+                var r = x.Type == DataType.Float ? Output(x.Dims, x, own) : ConstTensor.Allocate(DataType.Float, x.Dims);
                 using var f = ToFloatLane(x);
-                var r = ConstTensor.Allocate(DataType.Float, x.Dims);
-                var s = f.As<float>(); var d = r.AsWritable<float>();
+                var s = f.As<float>(); var d = r.InPlaceWritable<float>();
                 switch (op)
                 {
-                    case "Abs": for (int i = 0; i < d.Length; i++) d[i] = Math.Abs(s[i]); break;
-                    case "Neg": for (int i = 0; i < d.Length; i++) d[i] = -s[i]; break;
-                    case "Floor": for (int i = 0; i < d.Length; i++) d[i] = MathF.Floor(s[i]); break;
-                    case "Ceil": for (int i = 0; i < d.Length; i++) d[i] = MathF.Ceiling(s[i]); break;
-                    case "Round": for (int i = 0; i < d.Length; i++) d[i] = MathF.Round(s[i], MidpointRounding.ToEven); break;
+                    case "Abs": UnaryVector(s, d, static v => Vector.Abs(v), Math.Abs); break;
+                    case "Neg": UnaryVector(s, d, static v => -v, static x => -x); break;
+                    case "Floor": UnaryVector(s, d, static v => Vector.Floor(v), MathF.Floor); break;
+                    case "Ceil": UnaryVector(s, d, static v => Vector.Ceiling(v), MathF.Ceiling); break;
+                    case "Round": UnaryVector(s, d, static v => Vector.Round(v), static x => MathF.Round(x, MidpointRounding.ToEven)); break;
                     case "Reciprocal": for (int i = 0; i < d.Length; i++) d[i] = 1f / s[i]; break;
                     case "Sqrt": for (int i = 0; i < d.Length; i++) d[i] = MathF.Sqrt(s[i]); break;
                     case "Relu": ThrowOnNaN(f); for (int i = 0; i < d.Length; i++) d[i] = SignedZeros(s[i], 0f) ? throw ZeroTie() : Math.Max(s[i], 0f); break;

@@ -282,7 +282,7 @@ internal static partial class NativeOps
         var value = n.GetAttribute("value")?.AsTensor;
         var type = value?.DataType ?? DataType.Float;
         int size = ElementSize(type);
-        var result = ConstTensor.Allocate(type, dims);
+        var result = ConstTensor.Allocate(type, dims, zeroed: value is null);
         if (value is not null)
         {
             using var v = value.Data.Open();

@@ -51,6 +51,15 @@ internal static partial class NativeOps
                 }
                 return FromIntLane(r, to);
             }
+            case (Lane.Int, Lane.Float) when x.Type is DataType.UInt8 or DataType.Int8:
+            {
+                // Bytes to floats directly (unpacked trits): exact, and no 64-bit detour.
+                var r = ConstTensor.Allocate(DataType.Float, x.Dims);
+                var d = r.AsWritable<float>();
+                if (x.Type == DataType.UInt8) { var s = x.Bytes; for (int i = 0; i < d.Length; i++) d[i] = s[i]; }
+                else { var s = x.As<sbyte>(); for (int i = 0; i < d.Length; i++) d[i] = s[i]; }
+                return FromFloatLane(r, to);
+            }
             case (Lane.Int, Lane.Float):
             {
                 using var l = ToIntLane(x);

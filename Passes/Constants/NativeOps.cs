@@ -14,7 +14,8 @@ internal static partial class NativeOps
     private static readonly HashSet<string> Unary = ["Abs", "Neg", "Floor", "Ceil", "Round", "Reciprocal", "Sqrt", "Sign", "Relu"];
     private static readonly HashSet<string> Binary = ["Add", "Sub", "Mul", "Div", "Mod", "BitwiseAnd", "BitwiseOr", "BitwiseXor", "BitShift"];
     private static readonly HashSet<string> Layout = ["Identity", "Reshape", "Flatten", "Squeeze", "Unsqueeze", "Transpose", "Concat", "Expand", "Slice", "Gather"];
-    private static readonly HashSet<string> Other = ["Min", "Max", "Clip", "Cast", "CastLike", "Constant", "Shape", "Size", "ConstantOfShape", "DequantizeLinear", "BitwiseNot"];
+    private static readonly HashSet<string> Other = ["Min", "Max", "Clip", "Cast", "CastLike", "Constant", "Shape", "Size", "ConstantOfShape", "DequantizeLinear", "BitwiseNot",
+        "ReduceSum", "ReduceMean", "ReduceMax", "ReduceMin"];
 
     public static bool Supports(Node n, out string? why)
     {
@@ -22,24 +23,27 @@ internal static partial class NativeOps
         if (n.DomainName.Length != 0) { why = "not an ONNX-domain operator"; return false; }
         if (Unary.Contains(n.OpType) || Binary.Contains(n.OpType) || Layout.Contains(n.OpType) || Other.Contains(n.OpType)) return true;
         why = n.OpType.StartsWith("Reduce", StringComparison.Ordinal)
-            ? "a reduction: its result depends on the runtime's order of additions"
+            ? "a reduction whose order of additions is the runtime's own"
             : $"{n.OpType} has no native evaluation";
         return false;
     }
 
-    public static ConstTensor?[] Run(Node n, ConstTensor?[] x)
+    /// <param name="consumable">Per input: this node is its last reader, so a float32 element-wise
+    /// result may be written into its buffer instead of a new one (no allocation, no page faults).</param>
+    public static ConstTensor?[] Run(Node n, ConstTensor?[] x, bool[]? consumable = null)
     {
         ConstTensor In(int i) => i < x.Length && x[i] is { } t ? t : throw new ConstantEvaluationException($"input {i} is missing");
+        bool Own(int i) => consumable is not null && i < consumable.Length && consumable[i];
         return n.OpType switch
         {
-            "Abs" or "Neg" or "Floor" or "Ceil" or "Round" or "Reciprocal" or "Sqrt" or "Sign" or "Relu" => [UnaryOp(n.OpType, In(0))],
-            "Add" or "Sub" or "Mul" or "Div" => [Arithmetic(n.OpType, In(0), In(1))],
+            "Abs" or "Neg" or "Floor" or "Ceil" or "Round" or "Reciprocal" or "Sqrt" or "Sign" or "Relu" => [UnaryOp(n.OpType, In(0), Own(0))],
+            "Add" or "Sub" or "Mul" or "Div" => [Arithmetic(n.OpType, In(0), In(1), Own(0), Own(1))],
             "Mod" => [Modulo(In(0), In(1), n.GetInt("fmod", 0) != 0)],
             "BitwiseAnd" or "BitwiseOr" or "BitwiseXor" => [Bitwise(n.OpType, In(0), In(1))],
             "BitwiseNot" => [BitwiseNot(In(0))],
             "BitShift" => [Shift(In(0), In(1), n.GetString("direction") ?? throw new ConstantEvaluationException("BitShift has no direction"))],
             "Min" or "Max" => [MinMax(n.OpType == "Max", x.OfType<ConstTensor>().ToArray())],
-            "Clip" => [Clip(n, x)],
+            "Clip" => [Clip(n, x, Own(0))],
             "Cast" => [Cast(In(0), (DataType)n.GetInt("to", 0))],
             "CastLike" => [Cast(In(0), In(1).Type)],
             "Constant" => [Constant(n)],
@@ -57,6 +61,10 @@ internal static partial class NativeOps
             "Size" => [ConstTensor.FromArray(DataType.Int64, [], new[] { In(0).ElementCount })],
             "ConstantOfShape" => [ConstantOfShape(n, In(0))],
             "DequantizeLinear" => [Dequantize(n, In(0), In(1), x.Length > 2 ? x[2] : null)],
+            "ReduceSum" => [ReduceSumOrMean(n, x, mean: false)],
+            "ReduceMean" => [ReduceSumOrMean(n, x, mean: true)],
+            "ReduceMax" => [ReduceExtreme(n, x, max: true)],
+            "ReduceMin" => [ReduceExtreme(n, x, max: false)],
             _ => throw new ConstantEvaluationException($"{n.OpType} has no native evaluation"),
         };
     }

@@ -49,9 +49,40 @@ public static class TernaryScan
         int vec = Vector<T>.Count;
         var vMask = new Vector<T>(absMask);
 
+        // Packed along the last axis, a channel is one contiguous row: scan it with whole vectors.
+        if (inner == 1)
+        {
+            for (long o = 0; o < outer && mismatches <= GiveUpAfter; o++)
+            {
+                var row = a.Slice((int)(o * k), (int)k);
+                int j = 0;
+                T sc = T.Zero;
+                for (; j + vec <= row.Length; j += vec)
+                {
+                    var v = new Vector<T>(row[j..]) & vMask;
+                    if (sc == T.Zero)
+                    {
+                        // The channel's magnitude is its first non-zero element's.
+                        for (int t = 0; t < vec && sc == T.Zero; t++) sc = v[t];
+                    }
+                    var bad = ~Vector.Equals(v, Vector<T>.Zero) & ~Vector.Equals(v, new Vector<T>(sc));
+                    if (bad != Vector<T>.Zero)
+                        for (int t = 0; t < vec; t++)
+                            if (bad[t] != T.Zero) { mismatches++; if (firstBad < 0) firstBad = o * k + j + t; }
+                }
+                for (; j < row.Length; j++)
+                {
+                    T v = row[j] & absMask;
+                    if (v == T.Zero) continue;
+                    if (sc == T.Zero) sc = v;
+                    else if (v != sc) { mismatches++; if (firstBad < 0) firstBad = o * k + j; }
+                }
+                scale[o] = sc;
+            }
+        }
         // Element (o, kk, j) sits at ((o * K) + kk) * inner + j and belongs to channel o * inner + j:
         // each run of `inner` contiguous elements meets `inner` consecutive channels.
-        for (long o = 0; o < outer && mismatches <= GiveUpAfter; o++)
+        else for (long o = 0; o < outer && mismatches <= GiveUpAfter; o++)
         {
             var sc = scale.AsSpan((int)(o * inner), (int)inner);
             for (long kk = 0; kk < k && mismatches <= GiveUpAfter; kk++)

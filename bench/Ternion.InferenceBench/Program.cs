@@ -45,7 +45,7 @@ var models = new List<(string Title, string Key, DecoderShape Shape, (string Nam
     ]),
 };
 
-Console.WriteLine($"Machine: {Machine()}; ONNX Runtime 1.31.1 CPU, default threads; {runs} runs per one-token median, {Math.Max(3, runs / 5)} per prefill median; " +
+Console.WriteLine($"Machine: {Machine()}; ONNX Runtime {Microsoft.ML.OnnxRuntime.OrtEnv.Instance().GetVersionString()} CPU, default threads; {runs} runs per one-token median, {Math.Max(3, runs / 5)} per prefill median; " +
     $"ort-ttf1 kernels: {GemvOptions.Best}{(Environment.GetEnvironmentVariable("TERNION_ISA") is { } isa ? $" (TERNION_ISA={isa})" : "")}; {DateTime.UtcNow:yyyy-MM-dd HH:mm} UTC; load average {Load()}");
 foreach (var (title, key, shape, configs) in models)
 {

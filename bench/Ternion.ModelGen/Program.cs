@@ -3,10 +3,10 @@ using System.Globalization;
 using Ternion.IR;
 using Ternion.ModelGen;
 
-// ternion-modelgen OUT.onnx [--layers N] [--hidden H] [--ffn F] [--heads A] [--kv-heads B] [--vocab V] [--no-embedding] [--dense] [--act-quant] [--seed S] [--form float|online|packed|nbits]
+// ternion-modelgen OUT.onnx [--layers N] [--hidden H] [--ffn F] [--heads A] [--kv-heads B] [--vocab V] [--no-embedding] [--dense] [--act-quant] [--seed S] [--form float|online|packed|nbits] [--inline]
 if (args.Length == 0 || args[0].StartsWith('-'))
 {
-    Console.Error.WriteLine("usage: ternion-modelgen OUT.onnx [--layers N] [--hidden H] [--ffn F] [--heads A] [--kv-heads B] [--vocab V] [--no-embedding] [--dense] [--act-quant] [--seed S] [--form float|online|packed|nbits]");
+    Console.Error.WriteLine("usage: ternion-modelgen OUT.onnx [--layers N] [--hidden H] [--ffn F] [--heads A] [--kv-heads B] [--vocab V] [--no-embedding] [--dense] [--act-quant] [--seed S] [--form float|online|packed|nbits] [--inline]");
     return 2;
 }
 var shape = new DecoderShape();
@@ -15,6 +15,7 @@ for (int i = 1; i < args.Length; i++)
     int Int() => int.Parse(args[++i], CultureInfo.InvariantCulture);
     shape = args[i] switch
     {
+        "--inline" => shape with { Inline = true },
         "--layers" => shape with { Layers = Int() },
         "--hidden" => shape with { Hidden = Int() },
         "--ffn" => shape with { Ffn = Int() },
@@ -37,7 +38,9 @@ try
 {
     var clock = Stopwatch.StartNew();
     var r = SyntheticDecoder.Write(shape, args[0]);
-    Console.WriteLine($"wrote {r.ModelPath} + {Path.GetFileName(r.DataPath)}: {r.ExternalTensors} external tensors, {r.DataBytes:N0} bytes in {clock.Elapsed.TotalSeconds:F1} s ({shape})");
+    Console.WriteLine(r.DataPath is null
+        ? $"wrote {r.ModelPath}: tensors inline, {r.ModelBytes:N0} bytes in {clock.Elapsed.TotalSeconds:F1} s ({shape})"
+        : $"wrote {r.ModelPath} + {Path.GetFileName(r.DataPath)}: {r.ExternalTensors} external tensors, {r.DataBytes:N0} bytes in {clock.Elapsed.TotalSeconds:F1} s ({shape})");
     return 0;
 }
 catch (TernionException e)

@@ -26,6 +26,8 @@ public sealed record DecoderShape
     public ulong Seed { get; init; } = 1;
     /// <summary>How the ternary projections are stored (ignored for dense models).</summary>
     public WeightStorage Form { get; init; } = WeightStorage.Float;
+    /// <summary>Tensors as raw_data inside the .onnx file (as exporters write models under 2 GB) instead of in OUT.onnx.data.</summary>
+    public bool Inline { get; init; }
     public int HeadDim => Hidden / Heads;
 }
 
@@ -103,7 +105,10 @@ public static class SyntheticDecoder
         Value Gamma(string name)
         {
             var v = new float[s.Hidden];
-            var rng = new SplitMix(s.Seed ^ (ulong)name.GetHashCode(StringComparison.Ordinal));
+            // A stable hash of the name (string.GetHashCode differs from process to process).
+            ulong h = 14695981039346656037UL;
+            foreach (char ch in name) h = (h ^ ch) * 1099511628211UL;
+            var rng = new SplitMix(s.Seed ^ h);
             for (int i = 0; i < v.Length; i++) v[i] = 0.5f + rng.NextFloat();
             return g.AddInitializer(Tensor.FromArray(name, DataType.Float, [s.Hidden], v), name);
         }
@@ -250,7 +255,7 @@ public static class SyntheticDecoder
     }
 
     public static SaveResult Write(DecoderShape s, string path, int alignment = 4096) =>
-        ModelSerializer.Save(Build(s), path, new SaveOptions { ExternalData = ExternalDataMode.Always, Alignment = alignment });
+        ModelSerializer.Save(Build(s), path, new SaveOptions { ExternalData = s.Inline ? ExternalDataMode.Never : ExternalDataMode.Always, Alignment = alignment });
 }
 
 /// <summary>SplitMix64: a tiny, fast, deterministic generator (the output must not depend on the runtime's Random).</summary>

@@ -60,7 +60,7 @@ public class BadInputTests : IDisposable
         AssertRefused(p, "not");
     }
 
-    [Fact]
+    [SharedDataFact("models/silero-vad-v5/model.onnx")]
     public void TruncatedModel()
     {
         var full = Path.Combine(Paths.Shared, "models", "silero-vad-v5", "model.onnx");

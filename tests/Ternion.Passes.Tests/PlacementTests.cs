@@ -99,7 +99,7 @@ public class PlacementTests(ITestOutputHelper output)
     [Fact]
     public void AModelWithoutFlexAttentionIsLeftExactlyAsItWas()
     {
-        var model = ModelSerializer.Load(Path.Combine(TestSupport.Paths.Conformance, "flexattention-elementwise", "test_flexattention_mask_mod_causal_expanded_ver26", "model.onnx"));
+        var model = ModelSerializer.Load(Path.Combine(TestSupport.Paths.VendoredConformance, "flexattention-elementwise", "test_flexattention_mask_mod_causal_expanded_ver26", "model.onnx"));
         var before = ModelSerializer.ToBytes(model);
         var context = FlexCompile.Context();
         FlexCompile.Compile(model, context);
@@ -110,7 +110,7 @@ public class PlacementTests(ITestOutputHelper output)
     [Fact]
     public void ANativeTargetKeepsTensorFormNodesUntouched()
     {
-        var model = ModelSerializer.Load(Path.Combine(TestSupport.Paths.Conformance, "onnx-node", "test_flexattention_causal_mask", "model.onnx"));
+        var model = ModelSerializer.Load(Path.Combine(TestSupport.Paths.VendoredConformance, "onnx-node", "test_flexattention_causal_mask", "model.onnx"));
         var before = ModelSerializer.ToBytes(model);
         var context = FlexCompile.Context(native: true);
         FlexCompile.Compile(model, context);
@@ -147,7 +147,7 @@ public class DeterminismTests
     [InlineData("flexattention-elementwise", "test_flexattention_gqa")]
     public void CompilingTwiceGivesTheSameBytes(string corpus, string test)
     {
-        var path = Path.Combine(TestSupport.Paths.Conformance, corpus, test, "model.onnx");
+        var path = Path.Combine(TestSupport.Paths.VendoredConformance, corpus, test, "model.onnx");
         byte[] Once(bool native) => ModelSerializer.ToBytes(FlexCompile.Compile(ModelSerializer.Load(path), FlexCompile.Context(native)));
         Assert.Equal(Once(false), Once(false));
         Assert.Equal(Once(true), Once(true));

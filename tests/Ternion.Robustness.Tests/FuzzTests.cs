@@ -38,7 +38,7 @@ public class FuzzTests(ITestOutputHelper log)
 
     private static readonly string[] Targets = ["fallback", "native", "folded", "ort-nbits"];
 
-    [Fact]
+    [SharedDataFact("conformance")]
     public void MutatedModelsNeverCrashHangOrLeaveFiles()
     {
         int seed = EnvInt("TERNION_FUZZ_SEED", DefaultSeed);

@@ -42,6 +42,8 @@ public class WeightSubgraphTests(ITestOutputHelper log)
         "an integer division by zero",
         "an integer divisor computed in the graph, behind a reduction",
         "an operator the runtime refuses in this opset",
+        "a scalar expanded to terabytes",
+        "a node declaring more outputs than its operator has",
     };
 
     private static (Model Model, string Leaf, string Fragment) Build(string name) => name switch
@@ -80,6 +82,22 @@ public class WeightSubgraphTests(ITestOutputHelper log)
             var mean = Op(g, "ReduceMean", [w, axes]);
             return Op(g, "Div", [w, mean]);
         }, opset: 13), "w", "ONNX Runtime cannot"),
+        // Expand's shape comes from the data: 2^20 x 2^20 floats would be 4 TiB. Neither evaluator may try.
+        "a scalar expanded to terabytes" => (Linear(g =>
+        {
+            var w = g.AddInitializer(Tensor.FromArray("w", DataType.Float, [], new[] { 1f }), "w");
+            var shape = g.AddInitializer(Tensor.FromArray("w.shape", DataType.Int64, [2], new[] { 1L << 20, 1L << 20 }), "w.shape");
+            var big = Op(g, "Expand", [w, shape]);
+            var axes = g.AddInitializer(Tensor.FromArray(null, DataType.Int64, [1], new[] { 0L }), "axes");
+            return Op(g, "Slice", [Op(g, "ReduceL2", [big, axes], Attribute.Int("keepdims", 1)), g.AddInitializer(Tensor.FromArray(null, DataType.Int64, [1], new[] { 0L }), "s0"),
+                g.AddInitializer(Tensor.FromArray(null, DataType.Int64, [1], new[] { (long)K }), "s1")]);
+        }), "w.shape", "allocate"),
+        // Found by the fuzzer: Neg with two outputs. Neither evaluator can compute it (ORT refuses to load it).
+        "a node declaring more outputs than its operator has" => (Linear(g =>
+        {
+            var w = g.AddInitializer(Tensor.FromArray("w", DataType.Float, [K, N], Enumerable.Range(0, K * N).Select(i => (float)(i % 3 - 1)).ToArray()), "w");
+            return g.Append(new Node("", "Neg", [w], 2)).Output(0);
+        }), "w", "declares 2 outputs"),
         _ => throw new ArgumentException(name),
     };
 

@@ -225,7 +225,10 @@ public class ExportFormsTests
         var qb = m.Initializer("b.q", DataType.Int8, [N, K], tb.Select(t => (byte)t).ToArray());
         var sb = m.Floats("b.scale", [N], Enumerable.Range(0, N).Select(i => 0.02f + 0.001f * i).ToArray());
         var db = f.Dequantize(qb, sb, null, axis: 0);
-        m.Output(f.MatMul(m.X, m.Graph.Append(new Node("", "Transpose", [db], 1, [Attribute.Ints("perm", [1, 0])])).Output()), "yb");
+        var bT = m.Graph.Append(new Node("", "Transpose", [db], 1, [Attribute.Ints("perm", [1, 0])])).Output();
+        m.Output(f.MatMul(m.X, bT), "yb");
+        // The same computed weight read by a second MatMul: one packed weight serves both.
+        m.Output(f.MatMul(m.Graph.Append(new Node("", "Neg", [m.X], 1)).Output(), bT), "yb2");
         // int4 [K, N], blocked along K (block 32), one scale per column repeated over the blocks.
         var tc = Trits(K, N, 43);
         int blocks = (K + 31) / 32;
@@ -250,6 +253,11 @@ public class ExportFormsTests
         Assert.Equal("dequantize-linear", Assert.Single(r.Rejected, x => x.Name == "decoy.q").Source);
         Assert.Single(compiled.AllNodes(), n => n.OpType == "DequantizeLinear"); // the decoy's
         Assert.Equal(["decoy.q"], compiled.Graph.Initializers.Select(v => v.Name).Where(n => n.EndsWith(".q")));
+        if (target is "fallback" or "native")
+        {
+            var shared = compiled.AllNodes().Single(n => TernaryDecodeOp.Is(n) && n.Input(0)!.Name.StartsWith("b.q", StringComparison.Ordinal));
+            Assert.Equal(2, shared.Output().Uses.Count);
+        }
     }
 
     [Fact]

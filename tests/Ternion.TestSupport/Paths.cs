@@ -1,15 +1,31 @@
 namespace Ternion.TestSupport;
 
-/// <summary>Locations the tests use: the repository root, ../shared next to it, and scratch folders.</summary>
+/// <summary>Locations the tests use: the repository root, the shared corpus, the vendored test data and scratch folders.</summary>
 public static class Paths
 {
+    /// <summary>Environment variable naming the shared corpus when it is not ../shared beside the repository.</summary>
+    public const string SharedVariable = "TERNION_SHARED";
+
     public static string RepoRoot { get; } = FindRepoRoot();
 
-    /// <summary>../shared beside the repository (read-only conformance data and real models).</summary>
-    public static string Shared => Path.GetFullPath(Path.Combine(RepoRoot, "..", "shared"));
+    /// <summary>
+    /// The shared corpus (read-only conformance data and real models): $TERNION_SHARED when set,
+    /// else ../shared beside the repository. A clone from a forge has neither; tests that need it
+    /// are marked [SharedDataFact]/[SharedDataTheory] and skip with the reason.
+    /// </summary>
+    public static string Shared { get; } = Environment.GetEnvironmentVariable(SharedVariable) is { Length: > 0 } s
+        ? Path.GetFullPath(s)
+        : Path.GetFullPath(Path.Combine(RepoRoot, "..", "shared"));
 
     public static string Conformance => Path.Combine(Shared, "conformance");
     public static string TestData => Path.Combine(RepoRoot, "testdata");
+
+    /// <summary>
+    /// The handful of ONNX node tests vendored in testdata/conformance, laid out like the shared
+    /// corpus's conformance folder (onnx-node/, flexattention-elementwise/, meta/), so the same test
+    /// code runs on either.
+    /// </summary>
+    public static string VendoredConformance => Path.Combine(TestData, "conformance");
 
     private static string FindRepoRoot()
     {
@@ -18,7 +34,7 @@ public static class Paths
         throw new InvalidOperationException("cannot find the repository root (Compiler.sln) above " + AppContext.BaseDirectory);
     }
 
-    /// <summary>Every model file of the shared conformance data and real models, relative to ../shared.</summary>
+    /// <summary>Every model file of the shared conformance data and real models, relative to the shared folder.</summary>
     public static IEnumerable<string> AllSharedModels()
     {
         var roots = new[] { Path.Combine(Shared, "conformance"), Path.Combine(Shared, "models") };

@@ -89,23 +89,33 @@ internal static class ConeSource
         var root = c.Root;
         var leaf = cone.PrimaryLeaf ?? root;
         var escaping = cone.Escaping;
-        var wanted = new List<Value> { root };
-        wanted.AddRange(escaping);
+        // A final 2-D Transpose moves bytes only: TTF1 packs [N, K] along K exactly as it packs the
+        // transposed [K, N] along K, so the value before it is packed and the transpose never runs.
+        var value = SkippableTranspose(root, cone) ?? root;
+        var wanted = new List<Value> { value };
+        wanted.AddRange(escaping.Where(e => e != value));
+        var clock = System.Diagnostics.Stopwatch.StartNew();
         IReadOnlyList<ConstTensor>? values;
-        try { values = ctx.ConstantEvaluator.Evaluate(cone, wanted, model, out var whyNot) ?? throw new ConstantEvaluationException(whyNot ?? "no evaluator computes it"); }
+        try { values = ctx.ConstantEvaluator.Evaluate(cone.Restrict(wanted), wanted, model, out var whyNot) ?? throw new ConstantEvaluationException(whyNot ?? "no evaluator computes it"); }
         catch (ConstantEvaluationException e) { return new Outcome { Rejected = $"its {Describe(cone)} cannot be computed at compile time ({e.Message})" }; }
         try
         {
             var w = values[0];
             if (!DataTypes.IsFloatingPoint(w.Type)) return new Outcome { Rejected = $"computes {DataTypes.ShortName(w.Type)} values, not floats" };
-            int? axis = DetectTernaryWeights.PackedAxis(root, w.Dims.Length);
+            bool transposed = value != root;
+            if (transposed && w.Dims.Length != 2) return new Outcome { Rejected = $"is {ConstTensorText(w)} before its Transpose, not a matrix" };
+            long[] rootDims = transposed ? [w.Dims[1], w.Dims[0]] : w.Dims;
+            int? axis = DetectTernaryWeights.PackedAxis(root, rootDims.Length);
             if (axis is null) return new Outcome { Rejected = $"is {ConstTensorText(w)}, which its MatMul/Gemm does not read as a matrix" };
+            // Along the same K: the other axis of the untransposed value.
+            int valueAxis = transposed ? 1 - axis.Value : axis.Value;
             long n = w.ElementCount;
             if (n < ctx.Options.MinElements) return new Outcome { Rejected = $"{n:N0} elements, fewer than --min-elements {ctx.Options.MinElements:N0}" };
             if (n == 0) return new Outcome { Rejected = "has no elements" };
-            var scan = TernaryScan.Scan(w.Bytes, w.Type, w.Dims, axis.Value);
+            double evaluated = clock.Elapsed.TotalMilliseconds;
+            var scan = TernaryScan.Scan(w.Bytes, w.Type, w.Dims, valueAxis);
             if (!scan.IsTernary) return new Outcome { Rejected = $"{Describe(cone)}: {scan.Reason}" };
-            var layout = new TernaryLayout(w.Dims, axis.Value, ctx.Options.BlockSize);
+            var layout = new TernaryLayout(w.Dims, valueAxis, ctx.Options.BlockSize);
             if (layout.PackedBytes > int.MaxValue) return new Outcome { Rejected = $"{layout.PackedBytes:N0} packed bytes are more than one buffer holds" };
             TensorData packed;
             using (var buffer = new NativeBuffer((int)layout.PackedBytes))
@@ -117,10 +127,10 @@ internal static class ConeSource
             // constant, so the master weight is no longer needed; a large one keeps its nodes.
             long small = Math.Max(1024, n / 16);
             var materialize = new List<(Value, Tensor)>();
-            for (int i = 0; i < escaping.Count; i++)
+            for (int i = 1; i < wanted.Count; i++)
             {
-                var e = escaping[i];
-                var t = values[i + 1];
+                var e = wanted[i];
+                var t = values[i];
                 if (e.IsGraphOutput || t.ElementCount > small || t.Type == DataType.String) continue;
                 materialize.Add((e, new Tensor(null, t.Type, t.Dims, new MemoryTensorData(t.Bytes.ToArray()))));
             }
@@ -128,11 +138,11 @@ internal static class ConeSource
             {
                 Weight = new TernaryWeight
                 {
-                    Name = root.Name, Target = root, Source = leaf, Graph = cone.Graph, Shape = w.Dims, Axis = axis.Value, Type = w.Type,
+                    Name = root.Name, Target = root, Source = leaf, Graph = cone.Graph, Shape = rootDims, Axis = axis.Value, Type = w.Type,
                     PerTensor = scan.PerTensor, ScaleBits = scan.ScaleBits, Packed = packed, Cone = cone, Materialize = materialize,
                     SourceKind = c.Kind, SourceOps = cone.OpTypes, OriginalBytes = leaf.Initializer?.ByteLength ?? 0,
                 },
-                Log = $"{DataTypes.ShortName(w.Type)}[{string.Join(",", w.Dims)}] axis {axis}, {(scan.PerTensor ? "per-tensor" : "per-channel")} scale, {materialize.Count} value(s) folded to constants",
+                Log = $"{DataTypes.ShortName(w.Type)}[{string.Join(",", rootDims)}] axis {axis}, {(scan.PerTensor ? "per-tensor" : "per-channel")} scale, {materialize.Count} value(s) folded to constants; evaluated in {evaluated:F0} ms, scanned and packed in {clock.Elapsed.TotalMilliseconds - evaluated:F0} ms",
             };
         }
         catch (ConstantEvaluationException e)
@@ -143,6 +153,14 @@ internal static class ConeSource
         {
             foreach (var v in values) v.Dispose();
         }
+    }
+
+    /// <summary>The input of a root produced by a 2-D Transpose (perm [1, 0]) of a value the cone computes, else null.</summary>
+    private static Value? SkippableTranspose(Value root, ConstantCone cone)
+    {
+        if (root.Producer is not { OpType: "Transpose" } t || t.DomainName.Length != 0 || t.Input(0) is not { } inner) return null;
+        if (inner.Producer is not { } p || !cone.Contains(p)) return null;
+        return t.GetInts("perm") is [1, 0] ? inner : null;
     }
 
     private static string Describe(ConstantCone cone) => $"{cone.Nodes.Count}-node subgraph ({string.Join(", ", cone.OpTypes)})";
