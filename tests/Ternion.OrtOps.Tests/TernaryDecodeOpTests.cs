@@ -42,6 +42,61 @@ public class TernaryDecodeOpTests
         Assert.Equal(expected, got);
         Assert.Contains(trits, t => t != 0);
     }
+
+    [Theory]
+    [InlineData(DataType.Float16, false)]
+    [InlineData(DataType.Float16, true)]
+    [InlineData(DataType.BFloat16, true)]
+    [InlineData(DataType.Float, false)]
+    public void Every_scale_type_and_kind_matches_the_codec(DataType type, bool perChannel)
+    {
+        long[] shape = [501, 6];
+        var layout = new TernaryLayout(shape, 0, 320);
+        var (packed, _) = RandomTrits(layout, 11);
+        var rng = new Random(4);
+        var scales = Enumerable.Range(0, perChannel ? (int)layout.M : 1).Select(_ => (float)(rng.NextDouble() + 0.1)).ToArray();
+        byte[] scaleBytes = type switch
+        {
+            DataType.Float16 => MemoryMarshal.AsBytes(scales.Select(v => (Half)v).ToArray().AsSpan()).ToArray(),
+            DataType.BFloat16 => MemoryMarshal.AsBytes(scales.Select(v => (ushort)(BitConverter.SingleToUInt32Bits(v) >> 16)).ToArray().AsSpan()).ToArray(),
+            _ => MemoryMarshal.AsBytes(scales.AsSpan()).ToArray(),
+        };
+        long[] scaleDims = perChannel ? [layout.M] : [];
+        var model = OpModels.Decode(shape, 0, 320, type, scaleDims);
+        var outputs = OrtRunner.Run(OpModels.Bytes(model), new Dictionary<string, RunValue>
+        {
+            ["packed"] = RunValue.FromArray(DataType.UInt8, [layout.M, layout.RowBytes], packed),
+            ["scale"] = new RunValue { ElemType = type, Dims = scaleDims, Bytes = scaleBytes },
+        }, WithOps);
+        var got = outputs.Single().Value.Bytes;
+        byte[] expected = new byte[got.Length];
+        switch (type)
+        {
+            case DataType.Float16:
+            {
+                var e = new Half[layout.ElementCount];
+                TernaryCodec.DecodeWithLut(packed, layout, MemoryMarshal.Cast<byte, Half>(scaleBytes), e);
+                expected = MemoryMarshal.AsBytes(e.AsSpan()).ToArray();
+                break;
+            }
+            case DataType.BFloat16:
+            {
+                var e = new ushort[layout.ElementCount];
+                TernaryCodec.DecodeBFloat16WithLut(packed, layout, MemoryMarshal.Cast<byte, ushort>(scaleBytes), e);
+                expected = MemoryMarshal.AsBytes(e.AsSpan()).ToArray();
+                break;
+            }
+            default:
+            {
+                var e = new float[layout.ElementCount];
+                TernaryCodec.DecodeWithLut(packed, layout, scales, e);
+                expected = MemoryMarshal.AsBytes(e.AsSpan()).ToArray();
+                break;
+            }
+        }
+        // Bit for bit, except that a zero trit decodes to +0 where the table's 0 * scale is also +0 (scales are positive).
+        Assert.Equal(expected, got);
+    }
 }
 
 public class TernaryDecodeBadInputTests

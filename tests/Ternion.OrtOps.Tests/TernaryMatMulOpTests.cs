@@ -83,6 +83,57 @@ public class TernaryMatMulOpTests
     }
 }
 
+/// <summary>
+/// com.ternion::TernaryMatMulAbsmaxInt8 on ONNX Runtime against the integer product of the model's
+/// quantization (written out here in float32 steps) with the trits, on random shapes.
+/// </summary>
+public class TernaryMatMulAbsmaxInt8OpTests
+{
+    [Fact]
+    public void MatchesTheExactProductOfTheQuantizedActivationsOnRandomShapes()
+    {
+        var rnd = new Random(77);
+        for (int i = 0; i < 10; i++)
+        {
+            int k = i == 0 ? 320 : rnd.Next(1, 1400), n = rnd.Next(1, 70), tokens = rnd.Next(1, 9), block = rnd.Next(2) == 0 ? 320 : 640;
+            bool perChannel = i % 2 == 0, half = i % 3 == 1;
+            var type = half ? DataType.Float16 : DataType.Float;
+            var layout = TernaryLayout.Matrix(n, k, block);
+            var trits = Enumerable.Range(0, n * k).Select(_ => (sbyte)(rnd.Next(3) - 1)).ToArray();
+            var packed = new byte[layout.PackedBytes];
+            TernaryCodec.Encode(trits, layout, packed).ThrowIfFailed("w", layout);
+            float R(float v) => half ? (float)(Half)v : v;
+            var x = Enumerable.Range(0, tokens * k).Select(_ => R((float)(rnd.NextDouble() * 4 - 2))).ToArray();
+            var scales = Enumerable.Range(0, perChannel ? n : 1).Select(_ => R((float)(rnd.NextDouble() * 0.1 + 0.01))).ToArray();
+            var model = OpModels.Bytes(OpModels.MatMul(k, n, block, type, 2, perChannel, bias: false, absmaxInt8: true));
+            RunValue F(long[] dims, float[] v) => half ? RunValue.FromArray(type, dims, v.Select(f => (Half)f).ToArray()) : RunValue.FromArray(type, dims, v);
+            var result = OrtRunner.Run(model, new Dictionary<string, RunValue>
+            {
+                ["x"] = F([tokens, k], x),
+                ["packed"] = RunValue.FromArray(DataType.UInt8, [n, layout.RowBytes], packed),
+                ["scale"] = F(perChannel ? [n] : [], scales),
+            }, new OrtRunOptions { TernionCustomOps = true }).Single().Value;
+            var y = half ? MemoryMarshal.Cast<byte, Half>(result.Bytes).ToArray().Select(h => (float)h).ToArray() : MemoryMarshal.Cast<byte, float>(result.Bytes).ToArray();
+            for (int t = 0; t < tokens; t++)
+            {
+                float max = 0;
+                for (int e = 0; e < k; e++) max = MathF.Max(max, MathF.Abs(x[t * k + e]));
+                float s = 127f / MathF.Max(max, 1e-5f);
+                var q = new int[k];
+                for (int e = 0; e < k; e++) q[e] = (int)Math.Clamp(MathF.Round(x[t * k + e] * s, MidpointRounding.ToEven), -128f, 127f);
+                for (int m = 0; m < n; m++)
+                {
+                    long dot = 0;
+                    for (int e = 0; e < k; e++) dot += (long)q[e] * trits[m * k + e];
+                    double exact = dot * (double)scales[perChannel ? m : 0] / s;
+                    double tolerance = half ? Math.Abs(exact) * Math.Pow(2, -10) + 1e-4 : Math.Abs(exact) * 1e-6 + 1e-30;
+                    Assert.True(Math.Abs(y[t * n + m] - exact) <= tolerance, $"case {i} (K={k}, N={n}, {type}, per-channel {perChannel}): y[{t},{m}] = {y[t * n + m]}, expected {exact}");
+                }
+            }
+        }
+    }
+}
+
 /// <summary>Bad input reaches the kernel at run time: an ORT error naming the node and the reason, never a crash.</summary>
 public class TernaryMatMulBadInputTests
 {
