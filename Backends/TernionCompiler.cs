@@ -22,6 +22,8 @@ public sealed record CompileRequest
     public bool FallbackBody { get; init; } = true;
     /// <summary>Lower exactly-causal FlexAttention to ONNX's Attention op where the model imports opset 23+.</summary>
     public bool AttentionOp { get; init; } = true;
+    /// <summary>Transcode exporters' exact weight layouts (HF BitNet packed uint8) straight to TTF1; off evaluates their subgraphs (same bytes).</summary>
+    public bool DirectTranscode { get; init; } = true;
     public ExternalDataMode ExternalData { get; init; } = ExternalDataMode.Auto;
     public int? Alignment { get; init; }
     /// <summary>Check the IR invariants after every pass.</summary>
@@ -120,7 +122,7 @@ public static class TernionCompiler
         registry ??= TargetRegistry.WithBuiltIns();
         logger ??= NullLogger.Instance;
         var target = registry.Get(request.Target);
-        var options = OptionsFor(target, request.BlockSize, request.MinElements, request.FallbackBody, request.Threads) with { AttentionOp = request.AttentionOp };
+        var options = OptionsFor(target, request.BlockSize, request.MinElements, request.FallbackBody, request.Threads) with { AttentionOp = request.AttentionOp, DirectTranscode = request.DirectTranscode };
         var targetOptions = new TargetOptions { FallbackBody = request.FallbackBody, ExternalData = request.ExternalData, Alignment = request.Alignment, Progress = progress };
         var extra = request.ExtraPasses.Select(name => registry.Passes.TryGetValue(name, out var f) ? f()
             : throw new TernionException($"unknown pass '{name}'; plugin passes: {(registry.Passes.Count == 0 ? "none loaded" : string.Join(", ", registry.Passes.Keys))}")).ToList();
@@ -152,6 +154,7 @@ public static class TernionCompiler
                 throw new ModelFormatException(request.InputPath, problem.Message, problem);
             }
             ort.Dispose(); // its sessions are not needed for writing
+            ConstTensor.TrimPool(); // nor the buffers kept for constant evaluation
             phase?.Invoke("writing (packing runs here, tensor by tensor)");
             var saved = target is IEmitsModel e
                 ? e.Emit(model, request.OutputPath, targetOptions)

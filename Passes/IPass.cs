@@ -122,6 +122,11 @@ public sealed record CompileOptions
     /// when the graph already imports opset 23 or later, instead of MatMul/Softmax ops.
     /// </summary>
     public bool AttentionOp { get; init; } = true;
+    /// <summary>
+    /// Recognise exporters' exact weight layouts (HF BitNet's packed uint8 unpacking) and transcode
+    /// them straight to TTF1 instead of evaluating their subgraphs; the bytes are the same either way.
+    /// </summary>
+    public bool DirectTranscode { get; init; } = true;
 }
 
 /// <summary>What a target (runtime or hardware) runs natively, and how it likes its data.</summary>

@@ -23,7 +23,68 @@ public sealed class ConstTensor : IDisposable
         /// <summary>The native buffer when this storage owns one (writable), else null (borrowed bytes).</summary>
         public NativeBuffer? Buffer => owner as NativeBuffer;
         public void AddRef() => Interlocked.Increment(ref _refs);
-        public void Release() { if (Interlocked.Decrement(ref _refs) == 0) owner.Dispose(); }
+        public void Release()
+        {
+            if (Interlocked.Decrement(ref _refs) != 0) return;
+            if (owner is NativeBuffer b) BufferPool.Return(b); else owner.Dispose();
+        }
+    }
+
+    /// <summary>
+    /// Large buffers freed by one evaluation are kept for the next (a model's layers repeat the same
+    /// sizes): a fresh buffer costs a page fault per 4 KiB on first touch, a reused one nothing. At
+    /// most <see cref="MaxPooledBytes"/> are kept; smaller buffers go straight back to the system.
+    /// </summary>
+    internal static class BufferPool
+    {
+        public const long MaxPooledBytes = 384L << 20;
+        private const int MinPooledBytes = 1 << 20;
+        private static readonly object Gate = new();
+        private static readonly LinkedList<NativeBuffer> Free = new();
+        private static long _pooled;
+
+        /// <summary>Frees every kept buffer (once evaluation is over).</summary>
+        public static void Trim()
+        {
+            lock (Gate)
+            {
+                foreach (var b in Free) ((IDisposable)b).Dispose();
+                Free.Clear();
+                _pooled = 0;
+            }
+        }
+
+        public static NativeBuffer Rent(int bytes)
+        {
+            if (bytes >= MinPooledBytes)
+                lock (Gate)
+                    for (var node = Free.First; node is not null; node = node.Next)
+                        if (node.Value.GetSpan().Length == bytes)
+                        {
+                            Free.Remove(node);
+                            _pooled -= bytes;
+                            return node.Value;
+                        }
+            return new NativeBuffer(bytes);
+        }
+
+        public static void Return(NativeBuffer b)
+        {
+            int length = b.GetSpan().Length;
+            if (length < MinPooledBytes || length > MaxPooledBytes) { ((IDisposable)b).Dispose(); return; }
+            lock (Gate)
+            {
+                Free.AddFirst(b);
+                _pooled += length;
+                // Oldest first out.
+                while (_pooled > MaxPooledBytes && Free.Last is { } last)
+                {
+                    Free.RemoveLast();
+                    _pooled -= last.Value.GetSpan().Length;
+                    ((IDisposable)last.Value).Dispose();
+                }
+            }
+        }
     }
 
     private ConstTensor(DataType type, long[] dims, ReadOnlyMemory<byte> bytes, Storage? storage, NativeBuffer? buffer)
@@ -47,10 +108,13 @@ public sealed class ConstTensor : IDisposable
         long bytes = DataTypes.ByteCount(type, n);
         if (n < 0 || bytes < 0 || bytes > int.MaxValue)
             throw new ConstantEvaluationException($"a {DataTypes.ShortName(type)}[{string.Join(",", dims)}] value is larger than one buffer holds (2 GiB)");
-        var buffer = new NativeBuffer((int)bytes);
+        var buffer = BufferPool.Rent((int)bytes);
         if (zeroed) buffer.GetSpan().Clear();
         return new ConstTensor(type, dims, buffer.Memory, new Storage(buffer), buffer);
     }
+
+    /// <summary>Frees the buffers kept for reuse between evaluations (call when a compile's passes are done).</summary>
+    public static void TrimPool() => BufferPool.Trim();
 
     /// <summary>Wraps bytes somebody else owns (an opened initializer); <paramref name="owner"/> is disposed with this.</summary>
     public static ConstTensor Borrow(DataType type, long[] dims, ReadOnlyMemory<byte> bytes, IDisposable? owner) =>

@@ -26,7 +26,7 @@ while [ $# -gt 0 ]; do
   esac
 done
 mkdir -p "$work"
-dotnet build "$repo/Compiler/Ternion.Compiler.csproj" -c Release -o "$work/bin" -v q >/dev/null
+dotnet publish "$repo/Compiler/Ternion.Compiler.csproj" -c Release -o "$work/bin" -v q >/dev/null   # as the README builds it (ReadyToRun)
 dotnet build "$repo/bench/Ternion.ModelGen/Ternion.ModelGen.csproj" -c Release -o "$work/gen" -v q >/dev/null
 ternion="$work/bin/ternion"
 gen="$work/gen/ternion-modelgen"

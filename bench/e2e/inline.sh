@@ -8,9 +8,9 @@
 #    and `convert`, runs of the two interleaved, medians of RUNS (default 5) and the peak RSS.
 # 2. `ternion convert` of a ~94 MB inline model (6 layers, hidden 384, FFN 1536, vocabulary
 #    12,000: the size of a MiniLM-L6 encoder) vs Debian's python3-onnx (C++ protobuf):
-#    `python3 -c "import onnx; onnx.save(onnx.load(A), B)"`, whole processes, interleaved; with the
-#    same convert from a ReadyToRun build (compiled ahead of time, no JIT at start) and
-#    `ternion --help`, to show how much of so short a run is start-up.
+#    `python3 -c "import onnx; onnx.save(onnx.load(A), B)"`, whole processes, interleaved. ternion is
+#    published as the README builds it (ReadyToRun: compiled ahead of time); the same convert from a
+#    plain `dotnet build` (compiled just in time) and `ternion --help` show what start-up costs.
 #
 # WORKDIR (default /tmp/ternion-inline) needs about 6 GB free. Needs /usr/bin/time and, for part 2,
 # Debian's python3-onnx (apt-get install python3-onnx; the script calls /usr/bin/python3). The page
@@ -21,12 +21,12 @@ work=${1:-/tmp/ternion-inline}
 runs=${2:-5}
 python=/usr/bin/python3
 mkdir -p "$work"
-dotnet build "$repo/Compiler/Ternion.Compiler.csproj" -c Release -o "$work/bin" -v q >/dev/null
+dotnet publish "$repo/Compiler/Ternion.Compiler.csproj" -c Release -o "$work/bin" -v q >/dev/null   # as the README builds it (ReadyToRun)
 dotnet build "$repo/bench/Ternion.ModelGen/Ternion.ModelGen.csproj" -c Release -o "$work/gen" -v q >/dev/null
-# The same code compiled ahead of time (ReadyToRun), for part 2: how much of a short run is JIT.
-dotnet publish "$repo/Compiler/Ternion.Compiler.csproj" -c Release -r linux-x64 --self-contained false -p:PublishReadyToRun=true -o "$work/r2r" -v q >/dev/null
+# The same code built without ReadyToRun (compiled just in time), for part 2: what start-up costs.
+dotnet build "$repo/Compiler/Ternion.Compiler.csproj" -c Release -o "$work/jit" -v q >/dev/null
 ternion="$work/bin/ternion"
-ternion_r2r="$work/r2r/ternion"
+ternion_jit="$work/jit/ternion"
 gen="$work/gen/ternion-modelgen"
 
 median() { sort -g | awk '{a[NR]=$1} END {print (NR%2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'; }
@@ -96,7 +96,7 @@ for _ in $(seq "$runs"); do
   rm -f "$work/small/t.onnx" "$work/small/r.onnx" "$work/small/p.onnx"
   run "$work/t.txt" "$ternion" convert "$work/small/model.onnx" -o "$work/small/t.onnx"
   run "$work/p.txt" "$python" -c "import onnx, sys; onnx.save(onnx.load(sys.argv[1]), sys.argv[2])" "$work/small/model.onnx" "$work/small/p.onnx"
-  run "$work/r.txt" "$ternion_r2r" convert "$work/small/model.onnx" -o "$work/small/r.onnx"
+  run "$work/r.txt" "$ternion_jit" convert "$work/small/model.onnx" -o "$work/small/r.onnx"
   run "$work/h.txt" "$ternion" --help
 done
 # Both wrote the same model (Ternion's output is byte-identical to its input; check Python's too).
@@ -112,11 +112,11 @@ awk -v t="$(secs "$work/p.txt")" -v r="$(rss "$work/p.txt")" -v p="$(peak "$work
   'BEGIN { printf "| `python3 -c \"import onnx; onnx.save(onnx.load(A), B)\"` | %.2f s | %d (%d) MB | %s |\n", t, r/1024, p/1024, s }'
 cmp -s "$work/small/model.onnx" "$work/small/r.onnx" && r_same=identical || r_same=different
 awk -v t="$(secs "$work/r.txt")" -v r="$(rss "$work/r.txt")" -v p="$(peak "$work/r.txt")" -v s="$r_same" \
-  'BEGIN { printf "| `ternion convert`, ReadyToRun build | %.2f s | %d (%d) MB | %s |\n", t, r/1024, p/1024, s }'
+  'BEGIN { printf "| `ternion convert`, built without ReadyToRun (JIT) | %.2f s | %d (%d) MB | %s |\n", t, r/1024, p/1024, s }'
 awk -v t="$(secs "$work/h.txt")" -v r="$(rss "$work/h.txt")" -v p="$(peak "$work/h.txt")" \
   'BEGIN { printf "| `ternion --help` (start-up alone) | %.2f s | %d (%d) MB | - |\n", t, r/1024, p/1024 }'
 awk -v t="$(secs "$work/t.txt")" -v r="$(secs "$work/r.txt")" -v p="$(secs "$work/p.txt")" -v tr="$(rss "$work/t.txt")" -v pr="$(rss "$work/p.txt")" \
-  'BEGIN { printf "\nternion / python: time %.2fx (ReadyToRun build %.2fx), RSS %.2fx\n", t/p, r/p, tr/pr }'
+  'BEGIN { printf "\nternion / python: time %.2fx (JIT build %.2fx), RSS %.2fx\n", t/p, r/p, tr/pr }'
 rm -rf "$work/small"
 echo
 echo "Load average at the end: $(load)"

@@ -12,7 +12,7 @@ work=${1:-/tmp/ternion-e2e}
 quick=${2:-}
 runs=3
 mkdir -p "$work"
-dotnet build "$repo/Compiler/Ternion.Compiler.csproj" -c Release -o "$work/bin" -v q >/dev/null
+dotnet publish "$repo/Compiler/Ternion.Compiler.csproj" -c Release -o "$work/bin" -v q >/dev/null   # as the README builds it (ReadyToRun)
 dotnet build "$repo/bench/Ternion.ModelGen/Ternion.ModelGen.csproj" -c Release -o "$work/gen" -v q >/dev/null
 ternion="$work/bin/ternion"
 gen="$work/gen/ternion-modelgen"

@@ -135,6 +135,42 @@ public class ExportFormsTests
         Assert.Equal(4, compiled.AllNodes().Count(n => n.OpType == "BitShift")); // the decoy's unpacking only
     }
 
+    /// <summary>
+    /// HF BitNet's layout is transcoded straight from the packed bytes; evaluating its subgraph must
+    /// give the same file, scales of every sign and all-zero channels included.
+    /// </summary>
+    [Fact]
+    public void TheDirectHfTranscodeWritesWhatEvaluatingTheSubgraphWrites()
+    {
+        var m = new FormModel();
+        var f = m.Forms;
+        m.Output(f.MatMul(m.X, f.UnpackedWeight(m.Initializer("a.weight", DataType.UInt8, [N / 4, K], ExportForms.PackHfBitNet(Trits(N, K, 51), N, K)), "a", UnpackStyle.BitOps)), "ya");
+        var trits = Trits(N, K, 52);
+        Array.Clear(trits, 5 * K, K); // an all-zero channel
+        var scales = Enumerable.Range(0, N).Select(i => (i % 3 == 0 ? -1 : 1) * (0.01f + 0.001f * i)).ToArray(); // some negative
+        scales[7] = 0f;
+        m.Output(f.MatMul(m.X, f.UnpackedWeight(m.Initializer("b.weight", DataType.UInt8, [N / 4, K], ExportForms.PackHfBitNet(trits, N, K)), "b", UnpackStyle.BitOps,
+            m.Floats("b.scale", [N, 1], scales))), "yb");
+        m.Output(f.MatMul(m.X, f.UnpackedWeight(m.Initializer("c.weight", DataType.UInt8, [N / 4, K], ExportForms.PackHfBitNet(Trits(N, K, 53), N, K)), "c", UnpackStyle.BitOps,
+            m.Floats("c.scale", [], [-0.25f]))), "yc");
+        using var dir = new TempDir("direct");
+        ModelSerializer.Save(m.Model, dir.File("o.onnx"));
+        Directory.CreateDirectory(dir.File("direct"));
+        Directory.CreateDirectory(dir.File("evaluated"));
+        foreach (var target in new[] { "native", "folded" })
+        {
+            // Same file name in two folders: the data file's name is written into the model.
+            var direct = TernionCompiler.Compile(new CompileRequest { InputPath = dir.File("o.onnx"), OutputPath = dir.File("direct/c.onnx"), Target = target });
+            var evaluated = TernionCompiler.Compile(new CompileRequest { InputPath = dir.File("o.onnx"), OutputPath = dir.File("evaluated/c.onnx"), Target = target, DirectTranscode = false });
+            Assert.Equal(3, direct.Report.TernaryWeights.Count);
+            Assert.Equal(evaluated.Report.TernaryWeights.Select(w => (w.Name, w.ScaleKind)), direct.Report.TernaryWeights.Select(w => (w.Name, w.ScaleKind)));
+            Assert.Equal(File.ReadAllBytes(dir.File("evaluated/c.onnx")), File.ReadAllBytes(dir.File("direct/c.onnx")));
+            Assert.Equal(File.Exists(dir.File("evaluated/c.onnx.data")), File.Exists(dir.File("direct/c.onnx.data")));
+            if (File.Exists(dir.File("evaluated/c.onnx.data")))
+                Assert.Equal(File.ReadAllBytes(dir.File("evaluated/c.onnx.data")), File.ReadAllBytes(dir.File("direct/c.onnx.data")));
+        }
+    }
+
     [Theory]
     [MemberData(nameof(Targets))]
     public void Float16AndBFloat16WeightsBehindCastArePacked(string target)

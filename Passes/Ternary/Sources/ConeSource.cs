@@ -72,6 +72,32 @@ internal static class ConeSource
         }
     }
 
+    /// <summary>
+    /// An exporter's exact layout transcoded without evaluating the subgraph (same bytes as the
+    /// evaluation would give), or null to evaluate it.
+    /// </summary>
+    private static Outcome? Direct(Candidate c, PassContext ctx)
+    {
+        if (HfPackedUInt8.TryMatch(c.Cone, c.Root) is not { } m) return null;
+        var p = m.Packed.Initializer!;
+        long k = p.Dims[1], n = p.Dims[0] * 4;
+        if (DetectTernaryWeights.PackedAxis(c.Root, 2) != 0 || n * k < ctx.Options.MinElements || n * k > int.MaxValue) return null;
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        var rows = TernaryLayout.Matrix(n, k, ctx.Options.BlockSize);
+        using var buffer = new NativeBuffer((int)rows.PackedBytes);
+        if (HfPackedUInt8.Transcode(m, rows, buffer.GetSpan()) is not { } scan) return null;
+        return new Outcome
+        {
+            Weight = new TernaryWeight
+            {
+                Name = c.Root.Name, Target = c.Root, Source = m.Packed, Graph = c.Cone.Graph, Shape = [k, n], Axis = 0, Type = DataType.Float,
+                PerTensor = scan.PerTensor, ScaleBits = scan.ScaleBits, Packed = ctx.Spill.Add(buffer.GetSpan()), Cone = c.Cone,
+                SourceKind = c.Kind, SourceOps = c.Cone.OpTypes, OriginalBytes = p.ByteLength,
+            },
+            Log = $"float32[{k},{n}] axis 0, {(scan.PerTensor ? "per-tensor" : "per-channel")} scale; HF BitNet layout transcoded directly in {clock.Elapsed.TotalMilliseconds:F0} ms",
+        };
+    }
+
     /// <summary>Which of the report's forms a cone is.</summary>
     internal static string Kind(ConstantCone cone)
     {
@@ -88,6 +114,7 @@ internal static class ConeSource
         var cone = c.Cone;
         var root = c.Root;
         var leaf = cone.PrimaryLeaf ?? root;
+        if (ctx.Options.DirectTranscode && Direct(c, ctx) is { } direct) return direct;
         var escaping = cone.Escaping;
         // A final 2-D Transpose moves bytes only: TTF1 packs [N, K] along K exactly as it packs the
         // transposed [K, N] along K, so the value before it is packed and the transpose never runs.
