@@ -18,6 +18,7 @@ public static class ElementTypeInference
             var n = v.Producer;
             if (n is null) return DataType.Undefined;
             if (n.DomainName == "com.ternion" && n.OpType == "TernaryDecode") { v = n.Input(1); continue; }
+            if (n.DomainName == "com.ternion" && n.OpType is "TernaryMatMul" or "TernaryMatMulAbsmaxInt8") { v = n.Input(0); continue; }
             if (n.DomainName.Length != 0) return DataType.Undefined;
             switch (n.OpType)
             {

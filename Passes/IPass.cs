@@ -149,6 +149,8 @@ public sealed record TargetCapabilities
     public int PreferredBlockSize { get; init; } = 320;
     /// <summary>Alignment of tensors in external data.</summary>
     public int Alignment { get; init; } = 4096;
+    /// <summary>What a runtime session must load to run the output, beyond the runtime itself (null: nothing).</summary>
+    public string? SessionRequirement { get; init; }
 
     /// <summary>A stock runtime: standard ONNX only, at ONNX Runtime 1.31's limits (opset 26, IR 13).</summary>
     public static TargetCapabilities Portable { get; } = new();

@@ -85,3 +85,24 @@ public sealed class OrtNBitsInt8Target() : OrtNBitsTargetBase(4)
     public override string Name => "ort-nbits-int8";
     public override string Description => "MatMulNBits (bits=2, exact weights) with int8 activations (accuracy_level 4): ORT's fastest CPU path, not bit-exact";
 }
+
+/// <summary>
+/// ONNX Runtime with Ternion's com.ternion custom operators: every ternary MatMul (and Gemm) becomes
+/// TernaryMatMul, which reads the TTF1 weights as they are and decodes them in the kernel, so the
+/// session holds the packed bytes only; where the model quantizes activations to int8 by absmax
+/// right before the product (BitNet b1.58), TernaryMatMulAbsmaxInt8 instead, exact to the model.
+/// Other TernaryDecode nodes run as the custom TernaryDecode op.
+/// </summary>
+public sealed class OrtTtf1Target : ITarget, IConfiguresPipeline
+{
+    public const string SessionRequirementText =
+        "Ternion's com.ternion ops: in .NET TernionCustomOps.AddTo(options.DangerousGetHandle()) (ternion verify does it); " +
+        "in Python/C/C++ register_custom_ops_library(\"Ternion.OrtOps.so\") (the NativeAOT build of Backends/OrtOps)";
+
+    public string Name => "ort-ttf1";
+    public string Description => "ONNX Runtime with Ternion's custom ops: TernaryMatMul on TTF1 weights packed in memory (exact float32/float16), int8 where the model quantizes activations like BitNet";
+    public TargetCapabilities Capabilities { get; } = TargetCapabilities.Portable with { NativeTernaryDecode = true, SessionRequirement = SessionRequirementText };
+
+    public void Configure(Pipeline pipeline, TargetOptions options) =>
+        pipeline.Add(new FuseAbsmaxInt8TernaryMatMul()).Add(new FuseTernaryMatMul()).Add(new RemoveTernaryDecodeFunction());
+}

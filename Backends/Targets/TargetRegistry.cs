@@ -25,6 +25,7 @@ public sealed class TargetRegistry
         r.Add(new FoldedTarget(), "built-in");
         r.Add(new OrtNBitsTarget(), "built-in");
         r.Add(new OrtNBitsInt8Target(), "built-in");
+        r.Add(new OrtTtf1Target(), "built-in");
         return r;
     }
 

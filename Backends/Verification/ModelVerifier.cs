@@ -39,8 +39,9 @@ public static class ModelVerifier
         foreach (var name in inputs.Keys)
             if (candidate.Graph.Inputs.All(v => v.Name != name))
                 throw new TernionException($"{candidatePath}: has no input '{name}', which {Path.GetFileName(referencePath)} takes");
-        var expected = OrtRunner.Run(referencePath, inputs, options.Ort);
-        var actual = OrtRunner.Run(candidatePath, inputs, options.Ort).ToDictionary(p => p.Name, p => p.Value);
+        var expected = OrtRunner.Run(referencePath, inputs, options.Ort with { TernionCustomOps = options.Ort.TernionCustomOps || NeedsTernionOps(reference) });
+        var actual = OrtRunner.Run(candidatePath, inputs, options.Ort with { TernionCustomOps = options.Ort.TernionCustomOps || NeedsTernionOps(candidate) })
+            .ToDictionary(p => p.Name, p => p.Value);
         var results = new List<OutputComparison>();
         foreach (var (name, e) in expected)
         {
@@ -56,6 +57,15 @@ public static class ModelVerifier
         }
         return new VerifyResult(results, inputs);
     }
+
+    /// <summary>
+    /// True when the model uses a com.ternion operator it carries no function body for (the
+    /// ort-ttf1 target's TernaryMatMul, or a TernaryDecode without its fallback body): ONNX
+    /// Runtime then needs Ternion's custom ops, which verify registers in process. A model with
+    /// bodies runs without them, so its bodies are what gets verified.
+    /// </summary>
+    public static bool NeedsTernionOps(Model model) =>
+        model.AllNodes().Any(n => n.DomainName == Ternion.Backends.OrtOps.TernionCustomOps.Domain && model.FindFunction(n.DomainName, n.OpType) is null);
 
     /// <summary>The inputs a caller must feed: graph inputs that are not initializers.</summary>
     public static IEnumerable<Value> FeedableInputs(Model m) => m.Graph.Inputs.Where(v => !v.IsInitializer && !v.IsSparseInitializer);

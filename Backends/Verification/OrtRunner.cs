@@ -15,6 +15,12 @@ public sealed record OrtRunOptions
     /// <summary>ORT graph transformers to turn off by name, e.g. "ConstantFolding" (keeps the other optimizations).</summary>
     public IReadOnlyList<string> DisabledOptimizers { get; init; } = [];
     /// <summary>
+    /// Register Ternion's com.ternion operators (TernaryDecode, TernaryMatMul, TernaryMatMulAbsmaxInt8)
+    /// in process. Needed by models of the ort-ttf1 target; a fallback model must run without it,
+    /// or its TernaryDecode function body would not be what runs.
+    /// </summary>
+    public bool TernionCustomOps { get; init; }
+    /// <summary>
     /// Session configuration entries, e.g. "session.disable_quant_qdq" = "1", which lets constant
     /// folding compute DequantizeLinear of initializers (ORT keeps them for its quantized kernels otherwise).
     /// </summary>
@@ -35,6 +41,7 @@ public static class OrtRunner
             foreach (var (k, v) in o.DimOverrides) so.AddFreeDimensionOverrideByName(k, v);
         if (o.ConfigEntries is not null)
             foreach (var (k, v) in o.ConfigEntries) so.AddSessionConfigEntry(k, v);
+        if (o.TernionCustomOps) Ternion.Backends.OrtOps.TernionCustomOps.AddTo(so.DangerousGetHandle());
         return so;
     }
 

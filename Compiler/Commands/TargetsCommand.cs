@@ -19,6 +19,7 @@ public static class TargetsCommand
                 var c = t.Capabilities;
                 ctx.Stdout.WriteLine($"{t.Name.PadRight(width)} {t.Description}");
                 ctx.Stdout.WriteLine($"{new string(' ', width)} native TernaryDecode: {(c.NativeTernaryDecode ? "yes" : "no")}, native FlexAttention: {(c.NativeFlexAttention ? "yes" : "no")}, max opset {c.MaxOpset}, block {c.PreferredBlockSize}, align {c.Alignment}  [{r.OriginOf(t)}]");
+                if (c.SessionRequirement is { } needs) ctx.Stdout.WriteLine($"{new string(' ', width)} a session needs: {needs}");
             }
             if (r.Passes.Count > 0) ctx.Stdout.WriteLine($"plugin passes: {string.Join(", ", r.Passes.Keys.Order(StringComparer.Ordinal))}");
             return Cli.ExitOk;

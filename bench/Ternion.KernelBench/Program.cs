@@ -29,12 +29,14 @@ for (int i = 0; i < args.Length; i++)
     if (args[i] == "--out" && i + 1 < args.Length) outPath = args[++i];
     else if (args[i] == "--interleaved-only") interleavedOnly = true;
     else if (args[i] == "--bdn-only") bdnOnly = true;
+    else if (args[i] == "--isa" && i + 1 < args.Length) GemvBench.OnlyIsa = Enum.Parse<GemvIsa>(args[++i], ignoreCase: true);
     else rest.Add(args[i]);
 }
 var command = "dotnet run -c Release --project bench/Ternion.KernelBench -- " + string.Join(' ', args);
 using var load = new LoadSampler();
 var started = DateTime.UtcNow;
 var sources = new List<(string Title, List<Row> Rows)>();
+var roofline = Roofline.Measure();
 if (!bdnOnly)
     sources.Add(("Interleaved: one process, the kernels called in turn, median of each", Interleaved.Run()));
 if (!interleavedOnly)
@@ -43,11 +45,67 @@ if (!interleavedOnly)
     sources.Add(("BenchmarkDotNet: one process per case, median", Report.Rows(summary)));
 }
 load.Stop();
-Report.Write(outPath, sources, command, started, load);
+Report.Write(outPath, sources, roofline, command, started, load);
 Console.WriteLine($"wrote {outPath}");
 
 /// <summary>One case's result; the minimum is what the kernel does when nothing else wants the cores.</summary>
-public sealed record Row(string Kernel, string Shape, int Threads, Regime Regime, double MedianNs, double MinNs);
+public sealed record Row(string Kernel, GemvIsa Isa, string Shape, int Threads, Regime Regime, double MedianNs, double MinNs);
+
+/// <summary>
+/// The memory side of the roofline: read bandwidth from DRAM (a 1 GiB buffer, far beyond the
+/// 32 MiB L3, summed with AVX2 loads), on 1 and 2 threads, median of 7 passes each.
+/// </summary>
+public static class Roofline
+{
+    public static List<(int Threads, double MedianGBs, double MaxGBs)> Measure()
+    {
+        const long bytes = 1L << 30;
+        var buffer = GC.AllocateUninitializedArray<byte>((int)bytes, pinned: true);
+        new Random(5).NextBytes(buffer);
+        var result = new List<(int, double, double)>();
+        foreach (int threads in new[] { 1, 2 })
+        {
+            var gbs = new List<double>();
+            for (int pass = 0; pass < 8; pass++)
+            {
+                long t0 = System.Diagnostics.Stopwatch.GetTimestamp();
+                Sum(buffer, threads);
+                double s = System.Diagnostics.Stopwatch.GetElapsedTime(t0).TotalSeconds;
+                if (pass > 0) gbs.Add(bytes / s / 1e9); // the first pass also faults the pages in
+            }
+            gbs.Sort();
+            result.Add((threads, gbs[gbs.Count / 2], gbs[^1]));
+            Console.WriteLine($"roofline: DRAM read, {threads} thread(s): median {gbs[gbs.Count / 2]:F1} GB/s, best {gbs[^1]:F1} GB/s");
+        }
+        return result;
+    }
+
+    private static unsafe ulong Sum(byte[] buffer, int threads)
+    {
+        ulong total = 0;
+        fixed (byte* p = buffer)
+        {
+            nint bp = (nint)p;
+            long per = buffer.LongLength / threads;
+            var sums = new ulong[threads];
+            Parallel.For(0, threads, new ParallelOptions { MaxDegreeOfParallelism = threads }, t =>
+            {
+                byte* b = (byte*)bp + t * per, end = b + per;
+                Vector256<ulong> a0 = default, a1 = default, a2 = default, a3 = default;
+                for (; b < end; b += 128)
+                {
+                    a0 += Avx2.SumAbsoluteDifferences(Avx.LoadVector256(b), Vector256<byte>.Zero).AsUInt64();
+                    a1 += Avx2.SumAbsoluteDifferences(Avx.LoadVector256(b + 32), Vector256<byte>.Zero).AsUInt64();
+                    a2 += Avx2.SumAbsoluteDifferences(Avx.LoadVector256(b + 64), Vector256<byte>.Zero).AsUInt64();
+                    a3 += Avx2.SumAbsoluteDifferences(Avx.LoadVector256(b + 96), Vector256<byte>.Zero).AsUInt64();
+                }
+                sums[t] = Vector256.Sum(a0 + a1 + a2 + a3);
+            });
+            foreach (var v in sums) total += v;
+        }
+        return total;
+    }
+}
 
 /// <summary>
 /// The same cases without BenchmarkDotNet's process per case: every kernel's matrices live in one
@@ -61,11 +119,12 @@ public static class Interleaved
     {
         var rows = new List<Row>();
         string[] kernels = [nameof(GemvBench.Ttf1), nameof(GemvBench.TwoBit), nameof(GemvBench.Float32), nameof(GemvBench.ReadTwoBitBytes)];
+        foreach (var isa in GemvBench.Isas())
         foreach (var shape in new[] { "2560x6912", "6912x2560" })
             foreach (int threads in new[] { 1, 2 })
                 foreach (var regime in new[] { Regime.Cache, Regime.Dram })
                 {
-                    var b = new GemvBench { Shape = shape, Threads = threads, Regime = regime };
+                    var b = new GemvBench { Isa = isa, Shape = shape, Threads = threads, Regime = regime };
                     b.SetupTtf1(); b.SetupTwoBit(); b.SetupFloat32();
                     Action[] calls = [b.Ttf1, b.TwoBit, b.Float32, () => b.ReadTwoBitBytes()];
                     var times = kernels.Select(_ => new List<double>()).ToArray();
@@ -91,9 +150,9 @@ public static class Interleaved
                     for (int i = 0; i < kernels.Length; i++)
                     {
                         times[i].Sort();
-                        rows.Add(new Row(kernels[i], shape, threads, regime, times[i][times[i].Count / 2], times[i][0]));
+                        rows.Add(new Row(kernels[i], isa, shape, threads, regime, times[i][times[i].Count / 2], times[i][0]));
                     }
-                    Console.WriteLine($"interleaved {shape} threads {threads} {regime}: {rounds} rounds, " +
+                    Console.WriteLine($"interleaved {isa} {shape} threads {threads} {regime}: {rounds} rounds, " +
                         string.Join(", ", kernels.Select((k, i) => $"{k} {times[i][times[i].Count / 2] / 1e3:F1} us")));
                     b = null;
                     GC.Collect();
@@ -124,6 +183,14 @@ public class GemvBench
     /// <summary>Bytes the DRAM regime cycles through, per kernel: 16x the L3, so no copy is still cached when it comes round.</summary>
     public const long DramBytes = 512L << 20;
 
+    /// <summary>Set by --isa: time one path only.</summary>
+    public static GemvIsa? OnlyIsa;
+
+    /// <summary>The vector paths this CPU has (AVX-512 VBMI and AVX2 on Zen 4; AVX2 on Zen 3), every kernel forced to each.</summary>
+    public static IEnumerable<GemvIsa> Isas() => OnlyIsa is { } only ? [only]
+        : GemvOptions.Available.Where(i => i != GemvIsa.Scalar).Reverse();
+
+    [ParamsSource(nameof(Isas))] public GemvIsa Isa = GemvIsa.Auto;
     [Params("2560x6912", "6912x2560")] public string Shape = "2560x6912";
     [Params(1, 2)] public int Threads;
     [Params(Regime.Cache, Regime.Dram)] public Regime Regime;
@@ -131,8 +198,8 @@ public class GemvBench
     private int _k, _n, _nextTtf1, _nextTwoBit, _nextDense;
     private float[] _x = [], _y = [], _scales = [];
     private sbyte[] _trits = [];
-    private byte[][] _ttf1 = [], _twoBit = [];
-    private float[][] _dense = [];
+    private Aligned<byte>[] _ttf1 = [], _twoBit = [];
+    private Aligned<float>[] _dense = [];
     private TernaryLayout _layout;
     private GemvOptions _options;
 
@@ -158,7 +225,7 @@ public class GemvBench
     {
         (_k, _n) = Parse(Shape);
         _layout = TernaryLayout.Matrix(_n, _k);
-        _options = new GemvOptions(Threads);
+        _options = new GemvOptions(Threads, Isa);
         var rnd = new Random(42);
         _x = new float[_k];
         for (int i = 0; i < _k; i++) _x[i] = (float)(rnd.NextDouble() * 2 - 1);
@@ -176,17 +243,20 @@ public class GemvBench
 
     /// <summary>
     /// Copies of one matrix, copy c with its rows rotated by c * 7919 so that no two copies hold the
-    /// same page (a hypervisor that merges identical pages would otherwise make them one).
+    /// same page (a hypervisor that merges identical pages would otherwise make them one). Each copy
+    /// starts on a 64-byte boundary, as ONNX Runtime's buffers and 4096-aligned external data do: a
+    /// 512-bit load that straddles two cache lines would otherwise cost the AVX-512 kernels twice.
     /// </summary>
-    private T[][] Copies<T>(T[] matrix, int rowLength)
+    private Aligned<T>[] Copies<T>(T[] matrix, int rowLength) where T : unmanaged
     {
-        var copies = new T[CopyCount((long)matrix.Length * System.Runtime.CompilerServices.Unsafe.SizeOf<T>())][];
+        var copies = new Aligned<T>[CopyCount((long)matrix.Length * System.Runtime.CompilerServices.Unsafe.SizeOf<T>())];
         for (int c = 0; c < copies.Length; c++)
         {
-            var copy = GC.AllocateUninitializedArray<T>(matrix.Length, pinned: true);
+            var copy = new Aligned<T>(matrix.Length);
+            var span = copy.Span;
             int shift = (int)((long)c * 7919 % _n) * rowLength;
-            Array.Copy(matrix, shift, copy, 0, matrix.Length - shift);
-            Array.Copy(matrix, 0, copy, matrix.Length - shift, shift);
+            matrix.AsSpan(shift).CopyTo(span);
+            matrix.AsSpan(0, shift).CopyTo(span[(matrix.Length - shift)..]);
             copies[c] = copy;
         }
         return copies;
@@ -217,11 +287,11 @@ public class GemvBench
         _dense = Copies(dense, _k);
     }
 
-    private static T Next<T>(T[] copies, ref int next)
+    private static Span<T> Next<T>(Aligned<T>[] copies, ref int next) where T : unmanaged
     {
         var w = copies[next];
         next = next + 1 == copies.Length ? 0 : next + 1;
-        return w;
+        return w.Span;
     }
 
     [Benchmark]
@@ -243,7 +313,8 @@ public class GemvBench
         fixed (byte* p = w)
         {
             nint wp = (nint)p;
-            var sums = new long[Math.Max(1, Threads)];
+            int threads = Math.Max(1, Threads);
+            var sums = new long[threads];
             System.Threading.Tasks.Parallel.For(0, Math.Max(1, Threads), new ParallelOptions { MaxDegreeOfParallelism = Math.Max(1, Threads) }, t =>
             {
                 int per = (_n + Threads - 1) / Math.Max(1, Threads), first = t * per, end = Math.Min(_n, first + per);
@@ -258,6 +329,23 @@ public class GemvBench
         }
         return total;
     }
+}
+
+/// <summary>A pinned array of T whose span starts on a 64-byte boundary.</summary>
+public sealed class Aligned<T> where T : unmanaged
+{
+    private readonly T[] _array;
+    private readonly int _offset, _length;
+
+    public unsafe Aligned(int length)
+    {
+        int pad = 64 / sizeof(T);
+        _array = GC.AllocateUninitializedArray<T>(length + pad, pinned: true);
+        fixed (T* p = _array) _offset = (int)((64 - ((nint)p & 63)) & 63) / sizeof(T);
+        _length = length;
+    }
+
+    public Span<T> Span => _array.AsSpan(_offset, _length);
 }
 
 /// <summary>Samples /proc/loadavg every 5 s while the benchmarks run: the machine is shared.</summary>
@@ -295,6 +383,7 @@ public static class Report
             .Where(r => r.ResultStatistics is not null)
             .Select(r => (Job: r.BenchmarkCase.Job.ResolvedId, Row: new Row(
                 r.BenchmarkCase.Descriptor.WorkloadMethod.Name,
+                (GemvIsa)r.BenchmarkCase.Parameters["Isa"],
                 (string)r.BenchmarkCase.Parameters["Shape"],
                 (int)r.BenchmarkCase.Parameters["Threads"],
                 (Regime)r.BenchmarkCase.Parameters["Regime"],
@@ -305,11 +394,12 @@ public static class Report
         return rows.Where(r => r.Job == job).Select(r => r.Row).ToList();
     }
 
-    public static void Write(string path, List<(string Title, List<Row> Rows)> sources, string command, DateTime started, LoadSampler load)
+    public static void Write(string path, List<(string Title, List<Row> Rows)> sources, List<(int Threads, double MedianGBs, double MaxGBs)> roofline,
+        string command, DateTime started, LoadSampler load)
     {
         var md = new StringBuilder();
         var (lmin, lmed, lmax, lcount) = load.Stats();
-        md.AppendLine("# Matrix-vector kernels of the native target: TTF1 vs 2-bit vs float32");
+        md.AppendLine("# Matrix-vector kernels: TTF1 vs 2-bit vs float32");
         md.AppendLine();
         md.AppendLine($"Generated by bench/Ternion.KernelBench (BenchmarkDotNet 0.15.8), run started {started:yyyy-MM-dd HH:mm} UTC.");
         md.AppendLine();
@@ -319,6 +409,13 @@ public static class Report
         md.AppendLine("- One call = one token: quantize x to int8 (per token, absmax) and y = W x for all N outputs (float32: no quantization). Times are per call: the median, and the minimum, which is what the kernel does when no other process wants the cores (on this shared machine the second core is often busy, so 2-thread medians mostly measure that).");
         md.AppendLine("- GB/s = weight bytes of the matrix / time (10^9 bytes). Cache: one copy reused (TTF1 and 2-bit fit the 32 MiB L3, not the 1 MiB L2; float32 does not fit at all). DRAM: a rotation through >= 512 MiB of distinct copies.");
         md.AppendLine("- `ReadTwoBitBytes`: the same bytes as 2-bit, only summed: the memory roofline for that regime and thread count.");
+        md.AppendLine("- Path: the instruction set every kernel of the row group was forced to (`GemvOptions.Isa`): `Avx512` = AVX-512 BW/VBMI (vpermb/vpermi2b decode for TTF1), `Avx2` = 256-bit AVX2; the same path for TTF1, 2-bit and float32 in a group.");
+        md.AppendLine();
+        md.AppendLine("DRAM read bandwidth of this machine in the same run (1 GiB buffer summed, median / best of 7 passes):");
+        md.AppendLine();
+        md.AppendLine("| threads | median GB/s | best GB/s |");
+        md.AppendLine("|---|---|---|");
+        foreach (var (threads, median, max) in roofline) md.AppendLine($"| {threads} | {median:F1} | {max:F1} |");
         md.AppendLine();
         foreach (var (title, rows) in sources)
         {
@@ -329,9 +426,9 @@ public static class Report
                 if (!rows.Any(r => r.Regime == regime)) continue;
                 md.AppendLine($"### {(regime == Regime.Cache ? "Cache-resident (same matrix every call)" : "DRAM-bound (every call streams a different copy)")}");
                 md.AppendLine();
-                md.AppendLine("| K x N | threads | kernel | weight MB | median µs / token | GB/s | speed vs 2-bit | min µs | GB/s at min | vs 2-bit at min |");
-                md.AppendLine("|---|---|---|---|---|---|---|---|---|---|");
-                foreach (var group in rows.Where(r => r.Regime == regime).GroupBy(r => (r.Shape, r.Threads)).OrderBy(g => g.Key.Shape).ThenBy(g => g.Key.Threads))
+                md.AppendLine("| path | K x N | threads | kernel | weight MB | median µs / token | GB/s | speed vs 2-bit | min µs | GB/s at min | vs 2-bit at min |");
+                md.AppendLine("|---|---|---|---|---|---|---|---|---|---|---|");
+                foreach (var group in rows.Where(r => r.Regime == regime).GroupBy(r => (r.Isa, r.Shape, r.Threads)).OrderByDescending(g => g.Key.Isa).ThenBy(g => g.Key.Shape).ThenBy(g => g.Key.Threads))
                 {
                     var twoBit = group.FirstOrDefault(r => r.Kernel == nameof(GemvBench.TwoBit));
                     foreach (var r in group.OrderBy(r => Order(r.Kernel)))
@@ -339,20 +436,20 @@ public static class Report
                         long bytes = GemvBench.WeightBytes(r.Kernel, r.Shape);
                         string vs = twoBit is null ? "" : $"{twoBit.MedianNs / r.MedianNs:F2}x";
                         string vsMin = twoBit is null ? "" : $"{twoBit.MinNs / r.MinNs:F2}x";
-                        md.AppendLine($"| {r.Shape} | {r.Threads} | {r.Kernel} | {bytes / 1e6:F2} | {r.MedianNs / 1e3:F1} | {bytes / r.MedianNs:F2} | {vs} | {r.MinNs / 1e3:F1} | {bytes / r.MinNs:F2} | {vsMin} |");
+                        md.AppendLine($"| {r.Isa} | {r.Shape} | {r.Threads} | {r.Kernel} | {bytes / 1e6:F2} | {r.MedianNs / 1e3:F1} | {bytes / r.MedianNs:F2} | {vs} | {r.MinNs / 1e3:F1} | {bytes / r.MinNs:F2} | {vsMin} |");
                     }
                 }
                 md.AppendLine();
             }
             md.AppendLine("Ratios (speed = 1 / time; > 1 means the first is faster), of medians and, in brackets, of minima:");
             md.AppendLine();
-            md.AppendLine("| regime | K x N | threads | TTF1 / 2-bit | TTF1 / float32 | 2-bit / float32 |");
-            md.AppendLine("|---|---|---|---|---|---|");
-            foreach (var g in rows.GroupBy(r => (r.Regime, r.Shape, r.Threads)).OrderBy(g => g.Key.Regime).ThenBy(g => g.Key.Shape).ThenBy(g => g.Key.Threads))
+            md.AppendLine("| path | regime | K x N | threads | TTF1 / 2-bit | TTF1 / float32 | 2-bit / float32 |");
+            md.AppendLine("|---|---|---|---|---|---|---|");
+            foreach (var g in rows.GroupBy(r => (r.Isa, r.Regime, r.Shape, r.Threads)).OrderByDescending(g => g.Key.Isa).ThenBy(g => g.Key.Regime).ThenBy(g => g.Key.Shape).ThenBy(g => g.Key.Threads))
             {
                 Row? T(string k) => g.FirstOrDefault(r => r.Kernel == k);
                 string R(Row? a, Row? b) => a is not null && b is not null ? $"{b.MedianNs / a.MedianNs:F2} ({b.MinNs / a.MinNs:F2})" : "";
-                md.AppendLine($"| {g.Key.Regime} | {g.Key.Shape} | {g.Key.Threads} | {R(T(nameof(GemvBench.Ttf1)), T(nameof(GemvBench.TwoBit)))} | {R(T(nameof(GemvBench.Ttf1)), T(nameof(GemvBench.Float32)))} | {R(T(nameof(GemvBench.TwoBit)), T(nameof(GemvBench.Float32)))} |");
+                md.AppendLine($"| {g.Key.Isa} | {g.Key.Regime} | {g.Key.Shape} | {g.Key.Threads} | {R(T(nameof(GemvBench.Ttf1)), T(nameof(GemvBench.TwoBit)))} | {R(T(nameof(GemvBench.Ttf1)), T(nameof(GemvBench.Float32)))} | {R(T(nameof(GemvBench.TwoBit)), T(nameof(GemvBench.Float32)))} |");
             }
             md.AppendLine();
         }

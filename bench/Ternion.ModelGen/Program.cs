@@ -3,10 +3,10 @@ using System.Globalization;
 using Ternion.IR;
 using Ternion.ModelGen;
 
-// ternion-modelgen OUT.onnx [--layers N] [--hidden H] [--ffn F] [--heads A] [--kv-heads B] [--vocab V] [--no-embedding] [--dense] [--seed S] [--form float|online|packed|nbits] [--inline]
+// ternion-modelgen OUT.onnx [--layers N] [--hidden H] [--ffn F] [--heads A] [--kv-heads B] [--vocab V] [--no-embedding] [--dense] [--act-quant] [--seed S] [--form float|online|packed|nbits] [--inline]
 if (args.Length == 0 || args[0].StartsWith('-'))
 {
-    Console.Error.WriteLine("usage: ternion-modelgen OUT.onnx [--layers N] [--hidden H] [--ffn F] [--heads A] [--kv-heads B] [--vocab V] [--no-embedding] [--dense] [--seed S] [--form float|online|packed|nbits] [--inline]");
+    Console.Error.WriteLine("usage: ternion-modelgen OUT.onnx [--layers N] [--hidden H] [--ffn F] [--heads A] [--kv-heads B] [--vocab V] [--no-embedding] [--dense] [--act-quant] [--seed S] [--form float|online|packed|nbits] [--inline]");
     return 2;
 }
 var shape = new DecoderShape();
@@ -25,6 +25,7 @@ for (int i = 1; i < args.Length; i++)
         "--seed" => shape with { Seed = ulong.Parse(args[++i], CultureInfo.InvariantCulture) },
         "--no-embedding" => shape with { Embedding = false },
         "--dense" => shape with { Ternary = false },
+        "--act-quant" => shape with { ActivationQuant = true },
         "--form" => shape with { Form = args[++i] switch
         {
             "float" => WeightStorage.Float, "online" => WeightStorage.Online, "packed" => WeightStorage.Packed, "nbits" => WeightStorage.NBits,

@@ -18,6 +18,11 @@ public sealed record DecoderShape
     public bool Embedding { get; init; } = true;
     /// <summary>Ternary q/k/v/o/gate/up/down; false writes ordinary dense float weights of the same shapes.</summary>
     public bool Ternary { get; init; } = true;
+    /// <summary>
+    /// Quantize the activations of every projection to int8 per token by absmax, the way BitNet
+    /// b1.58 does (s = 127 / clamp(max|x|, 1e-5); x' = clip(round(x s), -128, 127) / s) in float32 ops.
+    /// </summary>
+    public bool ActivationQuant { get; init; }
     public ulong Seed { get; init; } = 1;
     /// <summary>How the ternary projections are stored (ignored for dense models).</summary>
     public WeightStorage Form { get; init; } = WeightStorage.Float;
@@ -115,6 +120,17 @@ public static class SyntheticDecoder
             return Op("Mul", [Op("Div", [x, rms]), Gamma(name)]);
         }
 
+        var quantized = new Dictionary<Value, Value>();
+        Value Quant(Value v)
+        {
+            if (!s.ActivationQuant) return v;
+            if (quantized.TryGetValue(v, out var done)) return done;
+            var max = Op("ReduceMax", [Op("Abs", [v]), Ints(-1)], Attribute.Int("keepdims", 1));
+            var sc = Op("Div", [Scalar(127f), Op("Clip", [max, Scalar(1e-5f)])]);
+            var q = Op("Clip", [Op("Round", [Op("Mul", [v, sc])]), Scalar(-128f), Scalar(127f)]);
+            return quantized[v] = Op("Div", [q, sc]);
+        }
+
         var hiddenType = IrType.Tensor(DataType.Float, new Shape([Dim.Of(1), Dim.Symbol("seq"), Dim.Of(s.Hidden)]));
         Value x;
         if (s.Embedding)
@@ -141,9 +157,9 @@ public static class SyntheticDecoder
         {
             string p = $"model.layers.{l}";
             var h = RmsNorm(x, $"{p}.input_layernorm.weight");
-            var q = Linear(h, $"{p}.self_attn.q_proj.weight", s.Hidden, s.Heads * d);
-            var k = Linear(h, $"{p}.self_attn.k_proj.weight", s.Hidden, s.KvHeads * d);
-            var v = Linear(h, $"{p}.self_attn.v_proj.weight", s.Hidden, s.KvHeads * d);
+            var q = Linear(Quant(h), $"{p}.self_attn.q_proj.weight", s.Hidden, s.Heads * d);
+            var k = Linear(Quant(h), $"{p}.self_attn.k_proj.weight", s.Hidden, s.KvHeads * d);
+            var v = Linear(Quant(h), $"{p}.self_attn.v_proj.weight", s.Hidden, s.KvHeads * d);
             Value Heads(Value t, int heads) =>
                 Op("Transpose", [Op("Reshape", [t, Ints(1, -1, heads, d)])], Attribute.Ints("perm", [0, 2, 1, 3]));
             Value Repeat(Value t) => group == 1 ? t
@@ -154,13 +170,13 @@ public static class SyntheticDecoder
             var scores = Op("Add", [Op("Mul", [Op("MatMul", [qh, Op("Transpose", [kh], Attribute.Ints("perm", [0, 1, 3, 2]))]), scale]), mask]);
             var probs = Op("Softmax", [scores], Attribute.Int("axis", -1));
             var ctx = Op("Reshape", [Op("Transpose", [Op("MatMul", [probs, vh])], Attribute.Ints("perm", [0, 2, 1, 3])), Ints(1, -1, s.Heads * d)]);
-            var attn = Linear(ctx, $"{p}.self_attn.o_proj.weight", s.Heads * d, s.Hidden);
+            var attn = Linear(Quant(ctx), $"{p}.self_attn.o_proj.weight", s.Heads * d, s.Hidden);
             x = Op("Add", [x, attn]);
             var h2 = RmsNorm(x, $"{p}.post_attention_layernorm.weight");
-            var gate = Linear(h2, $"{p}.mlp.gate_proj.weight", s.Hidden, s.Ffn);
-            var up = Linear(h2, $"{p}.mlp.up_proj.weight", s.Hidden, s.Ffn);
+            var gate = Linear(Quant(h2), $"{p}.mlp.gate_proj.weight", s.Hidden, s.Ffn);
+            var up = Linear(Quant(h2), $"{p}.mlp.up_proj.weight", s.Hidden, s.Ffn);
             var act = Op("Mul", [Op("Mul", [gate, Op("Sigmoid", [gate])]), up]);
-            var down = Linear(act, $"{p}.mlp.down_proj.weight", s.Ffn, s.Hidden);
+            var down = Linear(Quant(act), $"{p}.mlp.down_proj.weight", s.Ffn, s.Hidden);
             x = Op("Add", [x, down]);
         }
         x = RmsNorm(x, "model.norm.weight");

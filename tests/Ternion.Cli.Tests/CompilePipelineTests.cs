@@ -57,4 +57,24 @@ public class CompilePipelineTests : IDisposable
         Assert.Equal([0, 0, 0, 2, 2], models.Select(m => m.AllNodes().Count(n => n.OpType == "TernaryDecode")));
         Assert.Equal([0, 0, 0, 0, 1], models.Select(m => m.Functions.Count));
     }
+
+    /// <summary>
+    /// The user's path for ONNX Runtime with Ternion's ops: `targets` says what a session needs,
+    /// `compile --target ort-ttf1` fuses the products, and `verify` loads the ops by itself.
+    /// </summary>
+    [Fact]
+    public void OrtTtf1CompilesAndVerifiesWithTheCustomOpsLoadedByVerify()
+    {
+        var targets = CliRunner.Run("targets");
+        Assert.Equal(0, targets.ExitCode);
+        Assert.Contains("a session needs: Ternion's com.ternion ops", targets.Stdout);
+        var model = Model();
+        var r = CliRunner.Run("compile", model, "-o", _dir.File("ttf1.onnx"), "--target", "ort-ttf1", "-v", "--check");
+        Assert.True(r.ExitCode == 0, r.Stderr);
+        Assert.Contains(r.ErrorLines, l => l.Contains("rule TernaryMatMul fired 2 time(s)"));
+        var compiled = ModelSerializer.Load(_dir.File("ttf1.onnx"));
+        Assert.Equal(3, compiled.AllNodes().Count(n => n.DomainName == "com.ternion" && n.OpType == "TernaryMatMul"));
+        var v = CliRunner.Run("verify", model, _dir.File("ttf1.onnx"), "--rtol", "1e-5", "--atol", "1e-6");
+        Assert.True(v.ExitCode == 0, v.Stdout + v.Stderr);
+    }
 }

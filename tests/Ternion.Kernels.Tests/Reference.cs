@@ -11,6 +11,7 @@ internal static class Reference
     {
         yield return GemvIsa.Scalar;
         if (GemvOptions.Avx2Available) yield return GemvIsa.Avx2;
+        if (GemvOptions.Avx512Available) yield return GemvIsa.Avx512;
     }
 
     public static sbyte[] RandomTrits(Random rnd, int count, double zeroFraction = 1.0 / 3)

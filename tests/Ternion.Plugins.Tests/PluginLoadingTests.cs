@@ -113,7 +113,7 @@ public class PluginLoadingTests : IDisposable
         var copy = _dir.File("acme-copy.dll");
         File.Copy(PluginBuilds.Acme, copy);
         Assert.Throws<Ternion.IR.TernionException>(() => registry.LoadPlugin(copy));
-        Assert.Equal(6, registry.Targets.Count()); // five built-in, acme-npu once
+        Assert.Equal(7, registry.Targets.Count()); // six built-in, acme-npu once
         Assert.Equal(["FuseTernaryMatMul"], registry.Passes.Keys);
         Assert.Equal([Path.GetFullPath(PluginBuilds.Acme)], registry.Sources);
     }
@@ -127,7 +127,7 @@ public class PluginLoadingTests : IDisposable
         PluginBuilds.Install(Path.Combine(folder, "Ternion.TestPlugins.UsesVendorSdk"), PluginBuilds.UsesVendorSdk, PluginBuilds.VendorSdk);
         var registry = TargetRegistry.WithBuiltIns();
         registry.LoadPluginFolder(folder);
-        Assert.Equal(["acme-npu", "fallback", "folded", "native", "ort-nbits", "ort-nbits-int8", "sim-npu"], registry.Targets.Select(t => t.Name).Order(StringComparer.Ordinal));
+        Assert.Equal(["acme-npu", "fallback", "folded", "native", "ort-nbits", "ort-nbits-int8", "ort-ttf1", "sim-npu"], registry.Targets.Select(t => t.Name).Order(StringComparer.Ordinal));
         Assert.Equal("plugin Ternion.TestPlugins.UsesVendorSdk.dll", registry.OriginOf(registry.Get("sim-npu")));
     }
 

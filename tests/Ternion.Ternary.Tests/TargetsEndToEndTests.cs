@@ -18,7 +18,7 @@ public class TargetsEndToEndTests
     public static TheoryData<string, DataType, ScaleKind, int, int> Cases()
     {
         var d = new TheoryData<string, DataType, ScaleKind, int, int>();
-        foreach (var target in new[] { "fallback", "native", "folded", "ort-nbits" })
+        foreach (var target in new[] { "fallback", "native", "folded", "ort-nbits", "ort-ttf1" })
             foreach (var type in new[] { DataType.Float, DataType.Float16 })
                 foreach (var kind in new[] { ScaleKind.PerTensor, ScaleKind.PerChannel })
                 {
@@ -76,6 +76,13 @@ public class TargetsEndToEndTests
             // Both MatMuls reading w1 run on ORT's 2-bit kernel; the Gemm keeps its TernaryDecode.
             Assert.Equal(2, compiled.AllNodes().Count(node => node.OpType == "MatMulNBits" && node.DomainName == "com.microsoft"));
             Assert.Single(compiled.AllNodes(), node => node.OpType == "TernaryDecode");
+        }
+        if (targetName == "ort-ttf1")
+        {
+            // Both MatMuls and the Gemm read the packed weights directly; no dense weight and no decode is left.
+            Assert.Equal(3, compiled.AllNodes().Count(node => node.OpType == "TernaryMatMul" && node.DomainName == "com.ternion"));
+            Assert.DoesNotContain(compiled.AllNodes(), node => node.OpType == "TernaryDecode");
+            Assert.True(ModelVerifier.NeedsTernionOps(compiled));
         }
         if (targetName is "fallback" or "native")
             Assert.Equal(2, compiled.AllNodes().Count(node => node.OpType == "TernaryDecode" && node.DomainName == "com.ternion"));

@@ -30,7 +30,12 @@ public static unsafe class Float32Gemv
                 for (int m = first; m < end; m++)
                 {
                     float* row = (float*)wp + (long)m * k;
-                    ((float*)yq)[m] = isa == GemvIsa.Avx2 ? DotAvx2(row, (float*)xq, k) : DotScalar(row, (float*)xq, k);
+                    ((float*)yq)[m] = isa switch
+                    {
+                        GemvIsa.Avx512 => DotAvx512(row, (float*)xq, k),
+                        GemvIsa.Avx2 => DotAvx2(row, (float*)xq, k),
+                        _ => DotScalar(row, (float*)xq, k),
+                    };
                 }
             });
         }
@@ -59,6 +64,25 @@ public static unsafe class Float32Gemv
         for (; i + 8 <= k; i += 8)
             s0 = Fma.MultiplyAdd(Avx.LoadVector256(w + i), Avx.LoadVector256(x + i), s0);
         float sum = Vector256.Sum(Avx.Add(Avx.Add(s0, s1), Avx.Add(s2, s3)));
+        for (; i < k; i++) sum += w[i] * x[i];
+        return sum;
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static float DotAvx512(float* w, float* x, int k)
+    {
+        var s0 = Vector512<float>.Zero; var s1 = s0; var s2 = s0; var s3 = s0;
+        int i = 0;
+        for (; i + 64 <= k; i += 64)
+        {
+            s0 = Avx512F.FusedMultiplyAdd(Vector512.Load(w + i), Vector512.Load(x + i), s0);
+            s1 = Avx512F.FusedMultiplyAdd(Vector512.Load(w + i + 16), Vector512.Load(x + i + 16), s1);
+            s2 = Avx512F.FusedMultiplyAdd(Vector512.Load(w + i + 32), Vector512.Load(x + i + 32), s2);
+            s3 = Avx512F.FusedMultiplyAdd(Vector512.Load(w + i + 48), Vector512.Load(x + i + 48), s3);
+        }
+        for (; i + 16 <= k; i += 16)
+            s0 = Avx512F.FusedMultiplyAdd(Vector512.Load(w + i), Vector512.Load(x + i), s0);
+        float sum = Vector512.Sum((s0 + s1) + (s2 + s3));
         for (; i < k; i++) sum += w[i] * x[i];
         return sum;
     }

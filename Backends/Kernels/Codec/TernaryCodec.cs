@@ -11,7 +11,7 @@ namespace Ternion.IR.Ternary;
 /// <remarks>
 /// Decoding is exact: a trit becomes +scale, -scale (the scale with its sign bit flipped) or +0,
 /// whatever the scale, so decode(encode(W)) == W bit for bit except that -0.0 comes back +0.0.
-/// <paramref name="maxThreads"/> caps the threads used (0: all processors); small tensors always
+/// <c>maxThreads</c> caps the threads used (0: all processors); small tensors always
 /// use one. The vector kernels need AVX2; other CPUs get the scalar ones, with the same results.
 /// </remarks>
 public static unsafe class TernaryCodec

@@ -46,6 +46,22 @@ internal static unsafe class KernelSupport
         return s.Pointer;
     }
 
+    /// <summary>Per-thread scratch blocks by slot, for kernels that need several buffers at once (tiles, partial sums).</summary>
+    [ThreadStatic] private static ScratchBlock?[]? t_slots;
+
+    internal static byte* Scratch(int slot, long bytes)
+    {
+        if (bytes > int.MaxValue) throw new InsufficientMemoryException($"a scratch buffer of {bytes:N0} bytes is too large");
+        var slots = t_slots ??= new ScratchBlock?[4];
+        var s = slots[slot];
+        if (s is null || s.Length < bytes)
+        {
+            s?.Dispose();
+            slots[slot] = s = new ScratchBlock((int)Math.Max(bytes, 4096));
+        }
+        return s.Pointer;
+    }
+
     private sealed class ScratchBlock(int length) : IDisposable
     {
         public readonly int Length = length;

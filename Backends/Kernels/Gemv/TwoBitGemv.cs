@@ -97,10 +97,34 @@ public static unsafe class TwoBitGemv
         nint wp = (nint)w, xp = (nint)xs, dp = (nint)dots, yp = (nint)y, sp = (nint)scales;
         KernelSupport.SplitRows(rows, threads, (first, end) =>
         {
-            for (int m = first; m < end; m++)
+            int m = first;
+            if (isa == GemvIsa.Avx512)
+            {
+                // As the TTF1 kernel pairs its rows: from the two halves of the range, each an ascending stream.
+                int pairs = (end - first) / 2;
+                for (int i = 0; i < pairs; i++)
+                {
+                    int ma = first + i, mb = first + pairs + i;
+                    var (da, db) = DotTwoRowsAvx512((byte*)wp + (long)ma * rowBytes, (byte*)wp + (long)mb * rowBytes, rowBytes / BlockBytes, (sbyte*)xp);
+                    Store(ma, da - bias);
+                    Store(mb, db - bias);
+                }
+                m = first + 2 * pairs;
+            }
+            for (; m < end; m++)
             {
                 byte* row = (byte*)wp + (long)m * rowBytes;
-                int dot = (isa == GemvIsa.Avx2 ? DotRowAvx2(row, rowBytes / BlockBytes, (sbyte*)xp) : DotRowScalar(row, rowBytes, (sbyte*)xp)) - bias;
+                int dot = (isa switch
+                {
+                    GemvIsa.Avx512 => DotTwoRowsAvx512(row, row, rowBytes / BlockBytes, (sbyte*)xp).A,
+                    GemvIsa.Avx2 => DotRowAvx2(row, rowBytes / BlockBytes, (sbyte*)xp),
+                    _ => DotRowScalar(row, rowBytes, (sbyte*)xp),
+                }) - bias;
+                Store(m, dot);
+            }
+
+            void Store(int m, int dot)
+            {
                 if (dp != 0) ((int*)dp)[m] = dot;
                 if (yp != 0) ((float*)yp)[m] = dot * (((float*)sp)[scaleCount == 1 ? 0 : m] * xScale);
             }
@@ -162,5 +186,43 @@ public static unsafe class TwoBitGemv
             acc4 = Avx2.Add(acc4, Avx2.MultiplyAddAdjacent(sum4, ones));
         }
         return Vector256.Sum(acc1) + (Vector256.Sum(acc4) >> 2);
+    }
+
+    /// <summary>
+    /// The AVX-512 form of <see cref="DotRowAvx2"/>, two rows per pass (sharing the activation loads,
+    /// as the TTF1 kernel does): per 64-byte block and row 1 shift, 4 and, 4 vpmaddubsw, 4 adds.
+    /// Per block a 16-bit lane of the 4q sums gains at most 2 * 2 * 8 * 128 = 4096: four blocks fit.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static (int A, int B) DotTwoRowsAvx512(byte* rowA, byte* rowB, int blocks, sbyte* x)
+    {
+        var low = Vector512.Create((byte)0x03);
+        var next = Vector512.Create((byte)0x0C);
+        var ones = Vector512.Create((short)1);
+        var a1 = Vector512<int>.Zero; var a4 = Vector512<int>.Zero;
+        var b1 = Vector512<int>.Zero; var b4 = Vector512<int>.Zero;
+        int j = 0;
+        while (j < blocks)
+        {
+            var sa1 = Vector512<short>.Zero; var sa4 = Vector512<short>.Zero;
+            var sb1 = Vector512<short>.Zero; var sb4 = Vector512<short>.Zero;
+            int end = Math.Min(blocks, j + 4);
+            for (; j < end; j++)
+            {
+                sbyte* a = x + BlockElements * j;
+                var x0 = Vector512.Load(a); var x1 = Vector512.Load(a + 64); var x2 = Vector512.Load(a + 128); var x3 = Vector512.Load(a + 192);
+                var v = Vector512.Load(rowA + BlockBytes * j);
+                var u = Avx512BW.ShiftRightLogical(v.AsUInt16(), 4).AsByte();
+                sa1 += Avx512BW.MultiplyAddAdjacent(v & low, x0) + Avx512BW.MultiplyAddAdjacent(u & low, x2);
+                sa4 += Avx512BW.MultiplyAddAdjacent(v & next, x1) + Avx512BW.MultiplyAddAdjacent(u & next, x3);
+                v = Vector512.Load(rowB + BlockBytes * j);
+                u = Avx512BW.ShiftRightLogical(v.AsUInt16(), 4).AsByte();
+                sb1 += Avx512BW.MultiplyAddAdjacent(v & low, x0) + Avx512BW.MultiplyAddAdjacent(u & low, x2);
+                sb4 += Avx512BW.MultiplyAddAdjacent(v & next, x1) + Avx512BW.MultiplyAddAdjacent(u & next, x3);
+            }
+            a1 += Avx512BW.MultiplyAddAdjacent(sa1, ones); a4 += Avx512BW.MultiplyAddAdjacent(sa4, ones);
+            b1 += Avx512BW.MultiplyAddAdjacent(sb1, ones); b4 += Avx512BW.MultiplyAddAdjacent(sb4, ones);
+        }
+        return (Vector512.Sum(a1) + (Vector512.Sum(a4) >> 2), Vector512.Sum(b1) + (Vector512.Sum(b4) >> 2));
     }
 }
