@@ -20,6 +20,9 @@ public abstract class TensorData
     /// <summary>Opens the bytes for reading. Dispose the result to release a mapping.</summary>
     public abstract TensorBytes Open();
 
+    /// <summary>Whether opening computes the bytes (CPU work worth overlapping with writing), rather than reading them.</summary>
+    public virtual bool IsComputed => false;
+
     /// <summary>Writes the bytes to a stream without holding more than a buffer in memory where possible.</summary>
     public virtual void CopyTo(Stream destination)
     {
@@ -70,6 +73,8 @@ public sealed class DeferredTensorData : TensorData
     public DeferredTensorData(long length, Func<ReadOnlyMemory<byte>> produce) { _length = length; _produce = produce; }
 
     public override long Length => _length;
+
+    public override bool IsComputed => true;
 
     public override TensorBytes Open()
     {

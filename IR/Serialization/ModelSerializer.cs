@@ -241,6 +241,8 @@ public static class ModelSerializer
         string tmpModel = Path.Combine(dir, $".{Path.GetFileName(full)}.tmp-{Environment.ProcessId}-{Guid.NewGuid():N}");
         string tmpData = Path.Combine(dir, $".{dataName}.tmp-{Environment.ProcessId}-{Guid.NewGuid():N}");
         FileStream? data = null;
+        // Weights packed while writing are computed on another core ahead of the writer.
+        using var prefetch = ComputedPrefetch.Start(model.AllTensors().Where(t => plan.Contains(t) && t.Data.IsComputed));
         try
         {
             long dataLen = 0, inlineBytes = 0;
@@ -257,7 +259,9 @@ public static class ModelSerializer
                 long pad = (options.Alignment - dataLen % options.Alignment) % options.Alignment;
                 if (pad > 0) { data.Write(new byte[pad]); dataLen += pad; }
                 long offset = dataLen;
-                t.Data.CopyTo(data);
+                if (prefetch is not null && prefetch.TryTake(t, out var computed))
+                    using (computed) data.Write(computed.Span);
+                else t.Data.CopyTo(data);
                 long len = data.Position - offset;
                 if (len != t.ByteLength) throw new TernionException($"tensor '{t.Name}': wrote {len} bytes, expected {t.ByteLength}");
                 dataLen += len;

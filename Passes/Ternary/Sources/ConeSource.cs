@@ -79,22 +79,23 @@ internal static class ConeSource
     private static Outcome? Direct(Candidate c, PassContext ctx)
     {
         if (HfPackedUInt8.TryMatch(c.Cone, c.Root) is not { } m) return null;
-        var p = m.Packed.Initializer!;
+        var p = m.Bytes;
         long k = p.Dims[1], n = p.Dims[0] * 4;
         if (DetectTernaryWeights.PackedAxis(c.Root, 2) != 0 || n * k < ctx.Options.MinElements || n * k > int.MaxValue) return null;
         var clock = System.Diagnostics.Stopwatch.StartNew();
         var rows = TernaryLayout.Matrix(n, k, ctx.Options.BlockSize);
-        using var buffer = new NativeBuffer((int)rows.PackedBytes);
-        if (HfPackedUInt8.Transcode(m, rows, buffer.GetSpan()) is not { } scan) return null;
+        if (HfPackedUInt8.Validate(m) is not { } scan) return null;
+        // The bytes are written while the model is written (on another core, ahead of the writer).
+        var packed = new DeferredTensorData(rows.PackedBytes, dst => HfPackedUInt8.Encode(m, rows, dst));
         return new Outcome
         {
             Weight = new TernaryWeight
             {
                 Name = c.Root.Name, Target = c.Root, Source = m.Packed, Graph = c.Cone.Graph, Shape = [k, n], Axis = 0, Type = DataType.Float,
-                PerTensor = scan.PerTensor, ScaleBits = scan.ScaleBits, Packed = ctx.Spill.Add(buffer.GetSpan()), Cone = c.Cone,
+                PerTensor = scan.PerTensor, ScaleBits = scan.ScaleBits, Packed = packed, Cone = c.Cone,
                 SourceKind = c.Kind, SourceOps = c.Cone.OpTypes, OriginalBytes = p.ByteLength,
             },
-            Log = $"float32[{k},{n}] axis 0, {(scan.PerTensor ? "per-tensor" : "per-channel")} scale; HF BitNet layout transcoded directly in {clock.Elapsed.TotalMilliseconds:F0} ms",
+            Log = $"float32[{k},{n}] axis 0, {(scan.PerTensor ? "per-tensor" : "per-channel")} scale; HF BitNet layout checked in {clock.Elapsed.TotalMilliseconds:F0} ms, transcoded while written",
         };
     }
 

@@ -84,103 +84,215 @@ internal static class MatMulNBitsSource
     }
 
     /// <summary>
-    /// Reads the codes straight into trits: per block, each code's value (q - zero_point) * scale is
-    /// one float32 multiplication rounded once to the scale's type — what the dequantized weight holds
-    /// — and a row is ternary when every non-zero value has the row's magnitude. No float weight is
-    /// materialised.
+    /// Reads the codes of a MatMulNBits: per block, each code's value (q - zero_point) * scale is one
+    /// float32 multiplication rounded once to the scale's type — what the dequantized weight holds —
+    /// and a row is ternary when every non-zero value has the row's magnitude. Only which codes occur
+    /// is looked at here; the TTF1 bytes are written later, while the model is written (on another
+    /// core, ahead of the writer), straight from the codes: no float weight is ever made.
     /// </summary>
     private static (TernaryWeight?, string?) Transcode(Candidate c, PassContext ctx)
     {
-        int n = c.N, k = c.K, bits = c.Bits, blockSize = c.BlockSize;
-        int blocks = (k + blockSize - 1) / blockSize, blob = blockSize * bits / 8, perByte = 8 / bits, mask = (1 << bits) - 1;
-        int zpRow = (blocks * bits + 7) / 8, codesCount = 1 << bits;
+        var rowMagnitude = new uint[c.N];
+        if (Walk(c, null, rowMagnitude) is { } why) return (null, why);
         bool half = c.Scales.DataType == DataType.Float16;
-        using var codes = c.Codes.Data.Open();
-        using var scales = c.Scales.Data.Open();
-        using var zeroPoints = c.ZeroPoints?.Data.Open();
-        var rows = TernaryLayout.Matrix(n, k, ctx.Options.BlockSize);
-        int rowBytes = (int)rows.RowBytes;
-        using var packedBuffer = new NativeBuffer((int)rows.PackedBytes);
-        var packedOut = packedBuffer.GetSpan();
-        var digits = new byte[k];
-        var rowMagnitude = new uint[n]; // raw bits of |value| (float32 or float16), 0 = no non-zero value yet
-        var mags = new uint[codesCount];
-        var codeDigits = new byte[codesCount]; // trit + 1
-        var blockCodes = new byte[blockSize];
-        var present = new bool[codesCount];
-        var q = codes.Span;
-        var sc = scales.Span;
-        var z = zeroPoints is { } zb ? zb.Span : default;
-        for (int row = 0; row < n; row++)
-        {
-            uint rowMag = 0;
-            for (int blk = 0; blk < blocks; blk++)
-            {
-                int si = row * blocks + blk;
-                float scale = half ? (float)BitConverter.ToHalf(sc.Slice(si * 2, 2)) : BitConverter.ToSingle(sc.Slice(si * 4, 4));
-                int zp = zeroPoints is null ? 1 << (bits - 1) : (z[row * zpRow + blk / perByte] >> (blk % perByte * bits)) & mask;
-                // The value of every possible code in this block, as the dequantized weight holds it.
-                for (int code = 0; code < codesCount; code++)
-                {
-                    float v = (code - zp) * scale;
-                    uint b = half ? BitConverter.HalfToUInt16Bits((Half)v) : BitConverter.SingleToUInt32Bits(v);
-                    uint abs = b & (half ? 0x7FFFu : 0x7FFF_FFFFu);
-                    mags[code] = abs;
-                    codeDigits[code] = abs == 0 ? (byte)1 : (b & (half ? 0x8000u : 0x8000_0000u)) != 0 ? (byte)0 : (byte)2;
-                }
-                var blobBytes = q.Slice(si * blob, blob);
-                int start = blk * blockSize, end = Math.Min(k, start + blockSize);
-                Unpack(blobBytes, bits, blockCodes);
-                // Digits by table; which codes occur is all the checks need (one look per code, not per weight).
-                Array.Clear(present);
-                for (int kk = start; kk < end; kk++)
-                {
-                    int code = blockCodes[kk - start];
-                    present[code] = true;
-                    digits[kk] = codeDigits[code];
-                }
-                for (int code = 0; code < codesCount; code++)
-                {
-                    uint m = mags[code];
-                    if (!present[code] || m == 0) continue;
-                    int At() => start + blockCodes.AsSpan(0, end - start).IndexOf((byte)code);
-                    if (IsNotFinite(m, half)) return (null, $"its dequantized weight holds a NaN or infinity at [{At()}, {row}]");
-                    if (rowMag == 0) rowMag = m;
-                    else if (m != rowMag) return (null, NotTernary(c, row, At(), m, rowMag, half));
-                }
-            }
-            DigitRows.Pack(digits, packedOut.Slice(row * rowBytes, rowBytes));
-            rowMagnitude[row] = rowMag;
-        }
         var (perTensor, scaleBits) = Scales(rowMagnitude, half);
         if (scaleBits.Length == 0) return (null, "its dequantized weight is all zeros");
-        var packed = ctx.Spill.Add(packedOut);
-        var type = c.Scales.DataType;
+        var rows = TernaryLayout.Matrix(c.N, c.K, ctx.Options.BlockSize);
+        var packed = new DeferredTensorData(rows.PackedBytes, dst =>
+        {
+            if (Walk(c, dst, null) is { } changed) throw new TernionException($"MatMulNBits {c.Node.Describe()}: {changed} (its tensors changed since they were read)");
+        });
         return (new TernaryWeight
         {
-            Name = c.Name, Target = null, Source = c.B, Graph = c.Graph, Shape = [k, n], Axis = 0, Type = type,
+            Name = c.Name, Target = null, Source = c.B, Graph = c.Graph, Shape = [c.K, c.N], Axis = 0, Type = c.Scales.DataType,
             PerTensor = perTensor, ScaleBits = scaleBits, Packed = packed, NBitsNode = c.Node,
             SourceKind = WeightSources.MatMulNBits, SourceOps = ["MatMulNBits"],
             OriginalBytes = c.Codes.ByteLength + c.Scales.ByteLength + (c.ZeroPoints?.ByteLength ?? 0),
         }, null);
     }
 
-    /// <summary>A block's codes, low bits first within each byte.</summary>
-    private static void Unpack(ReadOnlySpan<byte> blob, int bits, Span<byte> codes)
+    /// <summary>
+    /// One pass over the codes, block by block. With <paramref name="packedOut"/>, writes the TTF1 rows
+    /// (digit = trit + 1, by a table from each byte to its codes' digits), rows split over the cores;
+    /// with <paramref name="rowMagnitude"/>, checks that each row's non-zero values share one magnitude
+    /// and records it. The tables depend on a block's scale and zero point only, so they are rebuilt
+    /// when those change (rarely: a ternary weight's blocks share them). Returns why not, or null.
+    /// </summary>
+    private static string? Walk(Candidate c, Span<byte> packedOut, uint[]? rowMagnitude)
     {
-        switch (bits)
+        using var codes = c.Codes.Data.Open();
+        using var scales = c.Scales.Data.Open();
+        using var zeroPoints = c.ZeroPoints?.Data.Open();
+        var q = codes.Memory;
+        var sc = scales.Memory;
+        var z = zeroPoints?.Memory ?? default;
+        if (packedOut.IsEmpty) return Check(c, q.Span, sc.Span, z.Span, rowMagnitude!);
+        unsafe
         {
-            case 8: blob.CopyTo(codes); break;
-            case 4:
-                for (int i = 0; i < blob.Length; i++) { byte v = blob[i]; codes[2 * i] = (byte)(v & 15); codes[2 * i + 1] = (byte)(v >> 4); }
-                break;
-            default:
-                for (int i = 0; i < blob.Length; i++)
+            fixed (byte* outPtr = packedOut)
+            {
+                nint address = (nint)outPtr;
+                int length = packedOut.Length, n = c.N;
+                int workers = Math.Max(1, Math.Min(Environment.ProcessorCount, n / 64));
+                Parallel.For(0, workers, w =>
                 {
-                    byte v = blob[i];
-                    codes[4 * i] = (byte)(v & 3); codes[4 * i + 1] = (byte)(v >> 2 & 3); codes[4 * i + 2] = (byte)(v >> 4 & 3); codes[4 * i + 3] = (byte)(v >> 6);
+                    var all = new Span<byte>((byte*)address, length);
+                    Write(c, q.Span, sc.Span, z.Span, all, n * w / workers, n * (w + 1) / workers);
+                });
+            }
+        }
+        return null;
+    }
+
+    /// <summary>Block tables: the value of each code, for the current scale and zero point.</summary>
+    private sealed class BlockTables(int bits, bool half)
+    {
+        public readonly uint[] Magnitude = new uint[1 << bits];
+        public readonly byte[] Digit = new byte[1 << bits];
+        /// <summary>Per byte value: its codes' digits, lowest code first.</summary>
+        public readonly byte[] ByteDigits = new byte[256 * (8 / bits)];
+        private float _scale = float.NaN;
+        private int _zp = -1;
+        /// <summary>Changes whenever the tables do.</summary>
+        public int Version { get; private set; }
+
+        public void Set(float scale, int zp)
+        {
+            if (BitConverter.SingleToUInt32Bits(scale) == BitConverter.SingleToUInt32Bits(_scale) && zp == _zp) return;
+            _scale = scale; _zp = zp;
+            Version++;
+            for (int code = 0; code < Magnitude.Length; code++)
+            {
+                float v = (code - zp) * scale;
+                uint b = half ? BitConverter.HalfToUInt16Bits((Half)v) : BitConverter.SingleToUInt32Bits(v);
+                uint abs = b & (half ? 0x7FFFu : 0x7FFF_FFFFu);
+                Magnitude[code] = abs;
+                Digit[code] = abs == 0 ? (byte)1 : (b & (half ? 0x8000u : 0x8000_0000u)) != 0 ? (byte)0 : (byte)2;
+            }
+            int per = 8 / bits, mask = (1 << bits) - 1;
+            for (int v = 0; v < 256; v++)
+                for (int e = 0; e < per; e++) ByteDigits[v * per + e] = Digit[(v >> (e * bits)) & mask];
+        }
+    }
+
+    private static (float Scale, int Zp) BlockParameters(Candidate c, ReadOnlySpan<byte> sc, ReadOnlySpan<byte> z, int row, int blk, int blocks)
+    {
+        bool half = c.Scales.DataType == DataType.Float16;
+        int si = row * blocks + blk, bits = c.Bits, perByte = 8 / bits;
+        float scale = half ? (float)BitConverter.ToHalf(sc.Slice(si * 2, 2)) : BitConverter.ToSingle(sc.Slice(si * 4, 4));
+        int zpRow = (blocks * bits + 7) / 8;
+        int zp = c.ZeroPoints is null ? 1 << (bits - 1) : (z[row * zpRow + blk / perByte] >> (blk % perByte * bits)) & ((1 << bits) - 1);
+        return (scale, zp);
+    }
+
+    /// <summary>For 2- and 4-bit codes: per byte value, the set of codes in it (bit c set for code c).</summary>
+    private static readonly uint[][] CodesInByte = [Masks(2), Masks(4)];
+
+    private static uint[] Masks(int bits)
+    {
+        var m = new uint[256];
+        for (int v = 0; v < 256; v++)
+            for (int e = 0; e < 8 / bits; e++) m[v] |= 1u << ((v >> (e * bits)) & ((1 << bits) - 1));
+        return m;
+    }
+
+    private static string? Check(Candidate c, ReadOnlySpan<byte> q, ReadOnlySpan<byte> sc, ReadOnlySpan<byte> z, uint[] rowMagnitude)
+    {
+        int n = c.N, k = c.K, bits = c.Bits, blockSize = c.BlockSize;
+        int blocks = (k + blockSize - 1) / blockSize, blob = blockSize * bits / 8, per = 8 / bits, mask = (1 << bits) - 1;
+        bool half = c.Scales.DataType == DataType.Float16;
+        var tables = new BlockTables(bits, half);
+        var byteMasks = bits == 8 ? null : CodesInByte[bits == 2 ? 0 : 1];
+        Span<ulong> present = stackalloc ulong[4];
+        for (int row = 0; row < n; row++)
+        {
+            uint rowMag = 0;
+            // Codes already found fine under these tables in this row: a block holding no others needs no look.
+            uint checkedCodes = 0;
+            int checkedVersion = -1;
+            for (int blk = 0; blk < blocks; blk++)
+            {
+                var (scale, zp) = BlockParameters(c, sc, z, row, blk, blocks);
+                tables.Set(scale, zp);
+                int start = blk * blockSize, count = Math.Min(k, start + blockSize) - start;
+                var bytes = q.Slice((row * blocks + blk) * blob, (count * bits + 7) / 8);
+                // Which codes occur is all the check needs: one look per code, not per weight.
+                present.Clear();
+                if (byteMasks is not null)
+                {
+                    int whole = count / per;
+                    uint m = 0;
+                    for (int i = 0; i < whole; i++) m |= byteMasks[bytes[i]];
+                    // A last byte only partly inside K: its codes past K are padding, not weights.
+                    for (int e = whole * per; e < count; e++) m |= 1u << ((bytes[e / per] >> (e % per * bits)) & mask);
+                    present[0] = m;
+                    if (tables.Version == checkedVersion && (m & ~checkedCodes) == 0) continue;
                 }
-                break;
+                else foreach (var code in bytes) present[code >> 6] |= 1UL << code;
+                for (int code = 0; code <= mask; code++)
+                {
+                    uint m = tables.Magnitude[code];
+                    if ((present[code >> 6] & (1UL << code)) == 0 || m == 0) continue;
+                    if (IsNotFinite(m, half)) return $"its dequantized weight holds a NaN or infinity in output channel {row}, block {blk}";
+                    if (rowMag == 0) rowMag = m;
+                    else if (m != rowMag) return NotTernary(c, row, start + FirstOf(bytes, code, bits, count), m, rowMag, half);
+                }
+                if (byteMasks is not null)
+                {
+                    if (tables.Version != checkedVersion) { checkedVersion = tables.Version; checkedCodes = 0; }
+                    checkedCodes |= (uint)present[0];
+                }
+            }
+            rowMagnitude[row] = rowMag;
+        }
+        return null;
+    }
+
+    private static int FirstOf(ReadOnlySpan<byte> bytes, int code, int bits, int count)
+    {
+        int per = 8 / bits, mask = (1 << bits) - 1;
+        for (int e = 0; e < count; e++) if (((bytes[e / per] >> (e % per * bits)) & mask) == code) return e;
+        return 0;
+    }
+
+    private static void Write(Candidate c, ReadOnlySpan<byte> q, ReadOnlySpan<byte> sc, ReadOnlySpan<byte> z, Span<byte> packedOut, int rowFrom, int rowTo)
+    {
+        int n = c.N, k = c.K, bits = c.Bits, blockSize = c.BlockSize;
+        int blocks = (k + blockSize - 1) / blockSize, blob = blockSize * bits / 8;
+        int rowBytes = packedOut.Length / n;
+        var tables = new BlockTables(bits, c.Scales.DataType == DataType.Float16);
+        var digits = new byte[blocks * blockSize];
+        for (int row = rowFrom; row < rowTo; row++)
+        {
+            for (int blk = 0; blk < blocks; blk++)
+            {
+                var (scale, zp) = BlockParameters(c, sc, z, row, blk, blocks);
+                tables.Set(scale, zp);
+                var bytes = q.Slice((row * blocks + blk) * blob, blob);
+                var dst = digits.AsSpan(blk * blockSize, blockSize);
+                // One table look per byte: its two (4-bit), four (2-bit) or one (8-bit) digits at once.
+                switch (bits)
+                {
+                    case 4:
+                    {
+                        var t = System.Runtime.InteropServices.MemoryMarshal.Cast<byte, ushort>(tables.ByteDigits.AsSpan());
+                        var d = System.Runtime.InteropServices.MemoryMarshal.Cast<byte, ushort>(dst);
+                        for (int i = 0; i < bytes.Length; i++) d[i] = t[bytes[i]];
+                        break;
+                    }
+                    case 2:
+                    {
+                        var t = System.Runtime.InteropServices.MemoryMarshal.Cast<byte, uint>(tables.ByteDigits.AsSpan());
+                        var d = System.Runtime.InteropServices.MemoryMarshal.Cast<byte, uint>(dst);
+                        for (int i = 0; i < bytes.Length; i++) d[i] = t[bytes[i]];
+                        break;
+                    }
+                    default:
+                        for (int i = 0; i < bytes.Length; i++) dst[i] = tables.ByteDigits[bytes[i]];
+                        break;
+                }
+            }
+            DigitRows.Pack(digits.AsSpan(0, k), packedOut.Slice(row * rowBytes, rowBytes));
         }
     }
 
