@@ -48,9 +48,10 @@ public sealed record CompileRequest
     public Func<IReadOnlyList<string>, string?>? ChooseDataFileName { get; init; }
 }
 
-/// <param name="InputDataFiles">The external data files the input model read (full paths, as the model names them).</param>
+/// <summary>What a compile produced: its report, what was written, and how long it took.</summary>
 public sealed record CompileResult(CompileReport Report, SaveResult Saved, TimeSpan Elapsed)
 {
+    /// <summary>The external data files the input model read (full paths, as the model names them).</summary>
     public IReadOnlyList<string> InputDataFiles { get; init; } = [];
 }
 

@@ -26,15 +26,10 @@ while [ $# -gt 0 ]; do
   esac
 done
 mkdir -p "$work"
-dotnet publish "$repo/Compiler/Ternion.Compiler.csproj" -c Release -o "$work/bin" -v q >/dev/null   # as the README builds it (ReadyToRun)
-dotnet build "$repo/bench/Ternion.ModelGen/Ternion.ModelGen.csproj" -c Release -o "$work/gen" -v q >/dev/null
-ternion="$work/bin/ternion"
-gen="$work/gen/ternion-modelgen"
+. "$repo/bench/e2e/lib.sh"
+build_tools "$work"
 
-median() { sort -g | awk '{a[NR]=$1} END {print (NR%2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'; }
-time_cmd() { local out=$1; shift; /usr/bin/time -f "%e %M" -o "$out.t" "$@" >/dev/null 2>"$out.err" || { cat "$out.err"; exit 1; }; tail -1 "$out.t" >> "$out"; }
-
-echo "Machine: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $(nproc) cores, $(free -g | awk '/Mem:/{print $2}') GiB RAM; $(date -u '+%F %H:%M') UTC; load before: $(cut -d' ' -f1-3 /proc/loadavg)"
+machine_line
 echo
 echo "| form ($layers layers + embedding) | model bytes | packed weights | cp + sync (median) | compile native (median) | ratio to cp | peak RSS |"
 echo "|---|---|---|---|---|---|---|"

@@ -21,24 +21,14 @@ work=${1:-/tmp/ternion-inline}
 runs=${2:-5}
 python=/usr/bin/python3
 mkdir -p "$work"
-dotnet publish "$repo/Compiler/Ternion.Compiler.csproj" -c Release -o "$work/bin" -v q >/dev/null   # as the README builds it (ReadyToRun)
-dotnet build "$repo/bench/Ternion.ModelGen/Ternion.ModelGen.csproj" -c Release -o "$work/gen" -v q >/dev/null
+. "$repo/bench/e2e/lib.sh"
+build_tools "$work"
 # The same code built without ReadyToRun (compiled just in time), for part 2: what start-up costs.
 dotnet build "$repo/Compiler/Ternion.Compiler.csproj" -c Release -o "$work/jit" -v q >/dev/null
-ternion="$work/bin/ternion"
 ternion_jit="$work/jit/ternion"
-gen="$work/gen/ternion-modelgen"
-
-median() { sort -g | awk '{a[NR]=$1} END {print (NR%2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'; }
-# run OUTFILE CMD...: appends "seconds maxrss_kb" of one run of CMD
-run() { local out=$1; shift; /usr/bin/time -f "%e %M" -o "$out.t" "$@" >/dev/null 2>"$out.err" || { cat "$out.err"; exit 1; }; tail -1 "$out.t" >> "$out"; }
-secs() { cut -d' ' -f1 "$1" | median; }
-rss() { cut -d' ' -f2 "$1" | median; }
-peak() { cut -d' ' -f2 "$1" | sort -g | tail -1; }
 load() { cut -d' ' -f1-3 /proc/loadavg; }
 
-echo "Machine: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $(nproc) cores, $(free -g | awk '/Mem:/{print $2}') GiB RAM; $(date -u '+%F %H:%M') UTC"
-echo "Load average at start: $(load)"
+machine_line
 echo
 
 # --- 1. external vs inline twins -------------------------------------------------------------
@@ -66,7 +56,7 @@ twin() {
       rm -rf "$work/out"; mkdir -p "$work/out"
       local args=()
       for a in "$@"; do args+=("${a//MODEL/$work/$form/model.onnx}"); done
-      if [ $form = ext ]; then run "$work/e.txt" "$ternion" "${args[@]}"; else run "$work/i.txt" "$ternion" "${args[@]}"; fi
+      if [ $form = ext ]; then time_cmd "$work/e.txt" "$ternion" "${args[@]}"; else time_cmd "$work/i.txt" "$ternion" "${args[@]}"; fi
     done
   done
   awk -v n="$name" -v et="$(secs "$work/e.txt")" -v er="$(rss "$work/e.txt")" -v ep="$(peak "$work/e.txt")" \
@@ -94,10 +84,10 @@ cat "$work/small/model.onnx" > /dev/null
 rm -f "$work/t.txt" "$work/r.txt" "$work/h.txt" "$work/p.txt"
 for _ in $(seq "$runs"); do
   rm -f "$work/small/t.onnx" "$work/small/r.onnx" "$work/small/p.onnx"
-  run "$work/t.txt" "$ternion" convert "$work/small/model.onnx" -o "$work/small/t.onnx"
-  run "$work/p.txt" "$python" -c "import onnx, sys; onnx.save(onnx.load(sys.argv[1]), sys.argv[2])" "$work/small/model.onnx" "$work/small/p.onnx"
-  run "$work/r.txt" "$ternion_jit" convert "$work/small/model.onnx" -o "$work/small/r.onnx"
-  run "$work/h.txt" "$ternion" --help
+  time_cmd "$work/t.txt" "$ternion" convert "$work/small/model.onnx" -o "$work/small/t.onnx"
+  time_cmd "$work/p.txt" "$python" -c "import onnx, sys; onnx.save(onnx.load(sys.argv[1]), sys.argv[2])" "$work/small/model.onnx" "$work/small/p.onnx"
+  time_cmd "$work/r.txt" "$ternion_jit" convert "$work/small/model.onnx" -o "$work/small/r.onnx"
+  time_cmd "$work/h.txt" "$ternion" --help
 done
 # Both wrote the same model (Ternion's output is byte-identical to its input; check Python's too).
 cmp -s "$work/small/model.onnx" "$work/small/t.onnx" && t_same=identical || t_same=different

@@ -12,16 +12,8 @@ work=${1:-/tmp/ternion-e2e}
 quick=${2:-}
 runs=3
 mkdir -p "$work"
-dotnet publish "$repo/Compiler/Ternion.Compiler.csproj" -c Release -o "$work/bin" -v q >/dev/null   # as the README builds it (ReadyToRun)
-dotnet build "$repo/bench/Ternion.ModelGen/Ternion.ModelGen.csproj" -c Release -o "$work/gen" -v q >/dev/null
-ternion="$work/bin/ternion"
-gen="$work/gen/ternion-modelgen"
-
-# median of the numbers on stdin
-median() { sort -g | awk '{a[NR]=$1} END {print (NR%2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'; }
-
-# time_cmd OUTFILE CMD...: appends "seconds maxrss_kb" of one run
-time_cmd() { local out=$1; shift; /usr/bin/time -f "%e %M" -o "$out.t" "$@" >/dev/null 2>"$out.err" || { cat "$out.err"; exit 1; }; tail -1 "$out.t" >> "$out"; }
+. "$repo/bench/e2e/lib.sh"
+build_tools "$work"
 
 # bench NAME MODEL KIND [ARGS...]: cp of the model folder vs ternion KIND, medians over $runs runs
 bench() {
@@ -39,14 +31,14 @@ bench() {
   done
   rm -rf "$work/copy"
   local cp_s t_s t_rss
-  cp_s=$(cut -d' ' -f1 "$work/cp.txt" | median)
-  t_s=$(cut -d' ' -f1 "$work/t.txt" | median)
-  t_rss=$(cut -d' ' -f2 "$work/t.txt" | sort -g | tail -1)
+  cp_s=$(secs "$work/cp.txt")
+  t_s=$(secs "$work/t.txt")
+  t_rss=$(peak "$work/t.txt")
   awk -v n="$name" -v b="$bytes" -v c="$cp_s" -v t="$t_s" -v r="$t_rss" \
     'BEGIN { printf "| %s | %.2f GB | %.2f s | %.2f s | %.2fx | %d MB |\n", n, b / 1e9, c, t, t / c, r / 1024 }'
 }
 
-echo "Machine: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $(nproc) cores, $(free -g | awk '/Mem:/{print $2}') GiB RAM; $(date -u +%F)"
+machine_line
 echo
 echo "| case | model bytes | cp (median) | ternion (median) | ratio to cp | peak RSS |"
 echo "|---|---|---|---|---|---|"

@@ -70,26 +70,24 @@ public class ConcurrencyTests(ITestOutputHelper log) : IDisposable
     }
 
     [Fact]
-    public void ProcessesWritingDifferentOutputsIntoOneFolder()
+    public async Task ProcessesWritingDifferentOutputsIntoOneFolder()
     {
         var expected = Reference();
         var folder = _dir.File("processes");
         Directory.CreateDirectory(folder);
         var runs = Jobs(folder).Select(job => Task.Run(() => CliHarness.RunProcess(TimeSpan.FromSeconds(180), null, null, job))).ToArray();
-        Task.WaitAll(runs);
-        foreach (var r in runs.Select(t => t.Result)) { log.WriteLine(r.ToString()); Assert.True(r.ExitCode == 0, r.ToString()); }
+        foreach (var r in await Task.WhenAll(runs)) { log.WriteLine(r.ToString()); Assert.True(r.ExitCode == 0, r.ToString()); }
         AssertSameOutputs(expected, folder);
     }
 
     [Fact]
-    public void ProcessesWritingTheSameOutputLeaveOneCompleteFile()
+    public async Task ProcessesWritingTheSameOutputLeaveOneCompleteFile()
     {
         // Last rename wins: whichever run finishes last, the file is whole, never a mix of two writes.
         var expected = Reference();
         var output = _dir.File("same.onnx");
         var runs = Enumerable.Range(0, 4).Select(_ => Task.Run(() => CliHarness.RunProcess(TimeSpan.FromSeconds(180), null, null, "compile", Sample, "-o", output, "--target", "folded"))).ToArray();
-        Task.WaitAll(runs);
-        foreach (var r in runs.Select(t => t.Result)) Assert.True(r.ExitCode == 0, r.ToString());
+        foreach (var r in await Task.WhenAll(runs)) Assert.True(r.ExitCode == 0, r.ToString());
         Assert.True(expected["folded.onnx"].AsSpan().SequenceEqual(File.ReadAllBytes(output)));
         Expect.FolderHolds(_dir.Path, "serial", "same.onnx");
     }

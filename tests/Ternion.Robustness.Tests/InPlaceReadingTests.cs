@@ -89,10 +89,10 @@ public class InPlaceReadingTests(ITestOutputHelper log)
         }
         // Written whole (streamed), it parses back to the same model.
         byte[] written;
-        try { written = ModelSerializer.ToBytes(model); }
+        try { written = ModelSerializer.ToBytes(model!); }
         catch (TernionException e)
         {
-            var referenceWrite = Record.Exception(() => ModelSerializer.ToBytes(reference));
+            var referenceWrite = Record.Exception(() => ModelSerializer.ToBytes(reference!));
             if (referenceWrite?.Message != e.Message) throw new Xunit.Sdk.XunitException($"writing failed in place only: {e.Message}");
             return 0;
         }
