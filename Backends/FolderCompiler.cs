@@ -131,7 +131,7 @@ public static class FolderCompiler
 
             if (Directory.Exists(output)) Directory.Delete(output); // empty, checked above
             Directory.Move(build, output);
-            long before = files.Sum(f => new FileInfo(Path.Combine(input, f)).Length);
+            long before = files.Sum(f => PathSafety.Target(Path.Combine(input, f)).Length);
             long after = Directory.EnumerateFiles(output, "*", new EnumerationOptions { RecurseSubdirectories = true, AttributesToSkip = 0 }).Sum(f => new FileInfo(f).Length);
             return new FolderCompileResult(output, results, copied, rewritten, before, after, clock.Elapsed);
         }

@@ -193,9 +193,9 @@ public static class TernionCompiler
     /// <summary>Bytes a model occupies on disk: its file and every external data file it reads.</summary>
     public static long FileBytes(Model model)
     {
-        long total = model.SourcePath is { } p && File.Exists(p) ? new FileInfo(p).Length : 0;
+        long total = model.SourcePath is { } p && File.Exists(p) ? PathSafety.Target(p).Length : 0;
         foreach (var f in model.AllTensors().Select(t => t.Data).OfType<ExternalTensorData>().Select(e => e.FullPath).Distinct())
-            total += new FileInfo(f).Length;
+            total += PathSafety.Target(f).Length;
         return total;
     }
 }

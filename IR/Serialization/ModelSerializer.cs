@@ -57,7 +57,7 @@ public static class ModelSerializer
         // Path.GetFullPath throws ArgumentException on "": a usage error, not an internal one.
         if (string.IsNullOrEmpty(path)) throw new ModelFormatException(null, "no model file given: the path is empty");
         var full = Path.GetFullPath(path);
-        var info = new FileInfo(full);
+        var info = PathSafety.Target(full);
         if (Directory.Exists(full)) throw new ModelFormatException(path, "is a folder, not a model file");
         if (!info.Exists) throw new ModelFormatException(path, "file not found");
         if (info.Length == 0) throw new ModelFormatException(path, "file is empty");
@@ -79,7 +79,10 @@ public static class ModelSerializer
         bool keepOpen = false;
         try
         {
-            model = FromFile(source, path, Path.GetDirectoryName(full), limits, out keepOpen);
+            // A model file that is a link (the Hugging Face hub cache) may find its data beside what it links to.
+            string? physicalDir = Path.GetDirectoryName(PathSafety.RealPath(full));
+            if (physicalDir == PathSafety.RealPath(Path.GetDirectoryName(full)!)) physicalDir = null;
+            model = FromFile(source, path, Path.GetDirectoryName(full), limits, out keepOpen, physicalDir);
         }
         finally
         {
@@ -98,7 +101,7 @@ public static class ModelSerializer
             throw new ModelFormatException(path, $"file is {length:N0} bytes; an ONNX protobuf file cannot exceed 2 GiB (large weights belong in external data)");
     }
 
-    private static unsafe Model FromFile(ModelFileSource source, string displayName, string? baseDir, LoadLimits limits, out bool keepOpen)
+    private static unsafe Model FromFile(ModelFileSource source, string displayName, string? baseDir, LoadLimits limits, out bool keepOpen, string? physicalDir = null)
     {
         MappedRange whole;
         try { whole = source.MapAll(); }
@@ -114,7 +117,7 @@ public static class ModelSerializer
             using var pin = whole.Pin();
             long length = span.Length;
             byte* pointer = (byte*)pin.Pointer;
-            return FromSpan(span, () => new UnmanagedMemoryStream(pointer, length), source, displayName, baseDir, limits, out keepOpen);
+            return FromSpan(span, () => new UnmanagedMemoryStream(pointer, length), source, displayName, baseDir, limits, out keepOpen, physicalDir);
         }
     }
 
@@ -138,10 +141,10 @@ public static class ModelSerializer
     internal static Model FromBytesParsedWhole(byte[] bytes, string displayName = "<memory>", string? baseDir = null, LoadLimits? limits = null) =>
         FromSpan(bytes, () => new MemoryStream(bytes, writable: false), null, displayName, baseDir, limits ?? LoadLimits.Default, out _);
 
-    private static Model FromSpan(ReadOnlySpan<byte> bytes, Func<Stream> openWhole, PayloadSource? source, string displayName, string? baseDir, LoadLimits limits, out bool keptPayloads)
+    private static Model FromSpan(ReadOnlySpan<byte> bytes, Func<Stream> openWhole, PayloadSource? source, string displayName, string? baseDir, LoadLimits limits, out bool keptPayloads, string? physicalDir = null)
     {
         var read = PayloadReader.Read(bytes, openWhole, source, RecursionLimit(limits), stream => ParseModelProto(stream, displayName, limits));
-        var model = new ProtoReader(displayName, baseDir, limits, read.Payloads).ReadModel(read.Proto);
+        var model = new ProtoReader(displayName, baseDir, limits, read.Payloads, physicalDir).ReadModel(read.Proto);
         model.SourceDirectory = baseDir;
         ModelValidator.Validate(model, displayName, limits);
         keptPayloads = read.Payloads is { Count: > 0 };

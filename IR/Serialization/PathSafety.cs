@@ -6,9 +6,12 @@ public static class PathSafety
     /// <summary>
     /// Resolves <paramref name="location"/> against <paramref name="baseDir"/> and returns the full
     /// path, or throws with the reason when it is absolute, climbs out with "..", or leaves the
-    /// folder through a symbolic link.
+    /// folder through a symbolic link. <paramref name="physicalDir"/>, when given, is the folder the
+    /// model file really is in (its path with links resolved): a data file that resolves into it is
+    /// accepted too. That is the Hugging Face hub cache, where `snapshots/REV/model.onnx` and
+    /// `snapshots/REV/model.onnx.data` are both links into one `blobs/` folder.
     /// </summary>
-    public static string ResolveInside(string baseDir, string location, string describe)
+    public static string ResolveInside(string baseDir, string location, string describe, string? physicalDir = null)
     {
         if (string.IsNullOrEmpty(location))
             throw new TernionException($"{describe}: external data has an empty location");
@@ -22,11 +25,18 @@ public static class PathSafety
         string realBase = RealPath(Path.GetFullPath(baseDir));
         string full = Path.GetFullPath(Path.Combine(baseDir, location.Replace('\\', '/')));
         string real = RealPath(full);
-        string prefix = realBase.EndsWith('/') ? realBase : realBase + "/";
-        if (!real.StartsWith(prefix, StringComparison.Ordinal))
-            throw new TernionException($"{describe}: external data location '{location}' resolves outside the model's folder (through a symbolic link, to {real})");
+        if (!IsUnder(real, realBase) && !(physicalDir is not null && IsUnder(real, RealPath(Path.GetFullPath(physicalDir)))))
+            throw new TernionException(physicalDir is null
+                ? $"{describe}: external data location '{location}' resolves outside the model's folder (through a symbolic link, to {real})"
+                : $"{describe}: external data location '{location}' resolves outside the model's folder and outside the folder its file links to (through a symbolic link, to {real})");
         return full;
     }
+
+    /// <summary>The file a path names, links followed (a link's own FileInfo has the link's length, not the file's).</summary>
+    public static FileInfo Target(string path) => new(RealPath(Path.GetFullPath(path)));
+
+    private static bool IsUnder(string real, string folder) =>
+        real.StartsWith(folder.EndsWith('/') ? folder : folder + "/", StringComparison.Ordinal);
 
     /// <summary>The path with every symbolic link in it resolved (components that do not exist are kept as they are).</summary>
     public static string RealPath(string fullPath)

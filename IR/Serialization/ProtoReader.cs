@@ -8,6 +8,9 @@ internal sealed class ProtoReader
 {
     private readonly string _file;
     private readonly string? _baseDir;
+    /// <summary>The folder the model file really is in, when it is reached through a link (see <see cref="PathSafety.ResolveInside"/>).</summary>
+    private readonly string? _physicalDir;
+    private readonly Dictionary<string, (string Full, FileInfo Info)> _resolved = new(StringComparer.Ordinal);
     private readonly LoadLimits _limits;
     private long _nodeCount;
     private readonly HashSet<string> _attributeNames = new(StringComparer.Ordinal);
@@ -15,9 +18,9 @@ internal sealed class ProtoReader
     private readonly IReadOnlyDictionary<TensorProto, TensorPayload>? _payloads;
 
     /// <param name="payloads">Data fields left in the file at load, by the parsed TensorProto they were cut from.</param>
-    public ProtoReader(string file, string? baseDir, LoadLimits limits, IReadOnlyDictionary<TensorProto, TensorPayload>? payloads = null)
+    public ProtoReader(string file, string? baseDir, LoadLimits limits, IReadOnlyDictionary<TensorProto, TensorPayload>? payloads = null, string? physicalDir = null)
     {
-        _file = file; _baseDir = baseDir; _limits = limits; _payloads = payloads;
+        _file = file; _baseDir = baseDir; _limits = limits; _payloads = payloads; _physicalDir = physicalDir;
     }
 
     private ModelFormatException Error(string problem) => new(_file, problem);
@@ -331,10 +334,15 @@ internal sealed class ProtoReader
         }
         if (location is null) throw Error($"{what}: external data has no 'location'");
         if (_baseDir is null) throw Error($"{what}: has external data ('{location}') but the model was not read from a file, so there is no folder to find it in");
-        string full;
-        try { full = PathSafety.ResolveInside(_baseDir, location, what); }
-        catch (TernionException e) { throw Error(e.Message); }
-        var info = new FileInfo(full);
+        // Resolved once per file: a model's tensors share a few data files, and resolving walks every link.
+        if (!_resolved.TryGetValue(location, out var resolved))
+        {
+            string where;
+            try { where = PathSafety.ResolveInside(_baseDir, location, what, _physicalDir); }
+            catch (TernionException e) { throw Error(e.Message); }
+            _resolved[location] = resolved = (where, PathSafety.Target(where));
+        }
+        var (full, info) = resolved;
         if (!info.Exists) throw Error($"{what}: external data file '{location}' does not exist");
         long len = length ?? (expectedBytes >= 0 ? expectedBytes : info.Length - offset);
         if (offset > info.Length || len > info.Length - offset)

@@ -185,6 +185,23 @@ public class BadInputTests : IDisposable
     }
 
     [Fact]
+    public void ExternalDataOfALinkedModelThroughSymlinkOutOfBothFolders()
+    {
+        // The hub cache's layout (model and data are links into blobs/) is accepted; a data link that
+        // leaves both the snapshot folder and blobs/ is not.
+        using var outside = new TempDir("outside");
+        File.WriteAllBytes(outside.File("secret.bin"), new byte[16]);
+        Directory.CreateDirectory(_dir.File("blobs"));
+        Directory.CreateDirectory(_dir.File("snapshot"));
+        var m = Protos.Tiny();
+        m.Graph.Initializer.Add(External("w", [4], "w.bin", 0, 16));
+        Protos.Write(m, _dir.File("blobs/model"));
+        File.CreateSymbolicLink(_dir.File("snapshot/model.onnx"), "../blobs/model");
+        File.CreateSymbolicLink(_dir.File("snapshot/w.bin"), outside.File("secret.bin"));
+        AssertRefused(_dir.File("snapshot/model.onnx"), "'w'", "outside the model's folder and outside the folder its file links to");
+    }
+
+    [Fact]
     public void NestingDeeperThanLimit()
     {
         // If nodes nested 101 deep, each branch holding the next.

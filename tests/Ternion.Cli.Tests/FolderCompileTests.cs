@@ -57,6 +57,46 @@ public class FolderCompileTests : IDisposable
     }
 
     [Fact]
+    public void AHuggingFaceHubCacheSnapshotCompilesAsAFileAndAsAFolder()
+    {
+        // snapshot_download's layout: every file of snapshots/REV/ is a link into blobs/, named by hash.
+        string repo = Path.Combine(_dir.Path, "models--org--bitnet");
+        string blobs = Path.Combine(repo, "blobs"), snapshot = Path.Combine(repo, "snapshots", "0123abc");
+        Directory.CreateDirectory(blobs);
+        Directory.CreateDirectory(snapshot);
+        SaveWithData(Path.Combine(blobs, "m.onnx"), "model.onnx_data");
+        var blobOf = new Dictionary<string, string> { ["model.onnx"] = "m.onnx", ["model.onnx_data"] = "model.onnx_data" };
+        File.WriteAllText(Path.Combine(blobs, "cfg"), """{"model_type":"bitnet"}""");
+        blobOf["config.json"] = "cfg";
+        foreach (var (name, blob) in blobOf)
+        {
+            string hashed = Path.Combine(blobs, Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(name))));
+            File.Move(Path.Combine(blobs, blob), hashed);
+            File.CreateSymbolicLink(Path.Combine(snapshot, name), Path.Combine("..", "..", "blobs", Path.GetFileName(hashed)));
+        }
+        string model = Path.Combine(snapshot, "model.onnx");
+
+        // One model file.
+        string single = Path.Combine(_dir.Path, "single.onnx");
+        var r = CliRunner.Run("compile", model, "-o", single, "--target", "native");
+        Assert.True(r.ExitCode == 0, r.ToString());
+        Assert.Contains("14 ternary weight(s) packed", r.Stdout);
+        AssertComputesTheSame(model, single);
+
+        // The whole snapshot folder: real files out (never links back into the cache), same names.
+        string output = Path.Combine(_dir.Path, "compiled");
+        r = CliRunner.Run("compile", snapshot, "-o", output);
+        Assert.True(r.ExitCode == 0, r.ToString());
+        Assert.Equal(["config.json", "model.onnx", "model.onnx_data"], Directory.GetFiles(output).Select(Path.GetFileName).Order(StringComparer.Ordinal));
+        foreach (var f in Directory.GetFiles(output)) Assert.Null(new FileInfo(f).LinkTarget);
+        Assert.Equal(File.ReadAllText(Path.Combine(snapshot, "config.json")), File.ReadAllText(Path.Combine(output, "config.json")));
+        AssertComputesTheSame(model, Path.Combine(output, "model.onnx"));
+        // The cache is as it was.
+        Assert.Equal(3, Directory.GetFiles(blobs).Length);
+        foreach (var name in blobOf.Keys) Assert.NotNull(new FileInfo(Path.Combine(snapshot, name)).LinkTarget);
+    }
+
+    [Fact]
     public void AnOptimumDecoderFolderCompilesEveryModelAndCopiesTheRest()
     {
         var input = Folder("optimum", ("config.json", """{"model_type":"llama","vocab_size":256}"""), ("generation_config.json", """{"bos_token_id":1}"""));
