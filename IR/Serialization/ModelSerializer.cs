@@ -243,7 +243,8 @@ public static class ModelSerializer
         options.Progress?.Begin(plan.Count + streamed.Count, plan.Sum(t => t.ByteLength) + streamed.Sum(t => t.ByteLength));
         string tmpModel = Path.Combine(dir, $".{Path.GetFileName(full)}.tmp-{Environment.ProcessId}-{Guid.NewGuid():N}");
         string tmpData = Path.Combine(dir, $".{dataName}.tmp-{Environment.ProcessId}-{Guid.NewGuid():N}");
-        FileStream? data = null;
+        FileStream? data = null, modelFile = null;
+        Writeback dataWriteback = new(), modelWriteback = new();
         // Weights packed while writing are computed on another core ahead of the writer.
         using var prefetch = ComputedPrefetch.Start(model.AllTensors().Where(t => plan.Contains(t) && t.Data.IsComputed));
         try
@@ -254,6 +255,7 @@ public static class ModelSerializer
             {
                 inlineBytes += written;
                 options.Progress?.Advance(++tensorsDone, dataLen + inlineBytes);
+                if (modelFile is not null) modelWriteback.Advance(modelFile);
             });
             TensorProto WriteTensor(Tensor t)
             {
@@ -269,6 +271,7 @@ public static class ModelSerializer
                 if (len != t.ByteLength) throw new TernionException($"tensor '{t.Name}': wrote {len} bytes, expected {t.ByteLength}");
                 dataLen += len;
                 externalCount++;
+                dataWriteback.Advance(data);
                 options.Progress?.Advance(++tensorsDone, dataLen + inlineBytes);
                 var p = ProtoWriter.NewWithResidue(t);
                 ProtoWriter.WriteHeader(t, p);
@@ -288,6 +291,7 @@ public static class ModelSerializer
                 throw new TernionException($"{path}: the model would be {size:N0} bytes, over protobuf's 2 GiB limit; save with external data (--external-data auto)");
             using (var fs = new FileStream(tmpModel, FileMode.CreateNew, FileAccess.Write, FileShare.None, 1 << 16))
             {
+                modelFile = fs;
                 writer.WriteTo(fs);
                 if (fs.Position != size) throw new InvalidOperationException($"wrote {fs.Position:N0} bytes of the model, expected {size:N0}");
                 fs.Flush(flushToDisk: true);
