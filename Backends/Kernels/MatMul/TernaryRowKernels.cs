@@ -14,6 +14,12 @@ namespace Ternion.Backends.Kernels;
 /// </summary>
 internal static unsafe class TernaryRowKernels
 {
+    // Every kernel here is NoInlining as well as AggressiveOptimization: when tiered compilation
+    // re-compiled a dispatcher with profile data, the float kernels' steady state could drop to
+    // 5.2-6.0 G weights/s against 14.5 for the kernel compiled on its own (FloatAvx2, 2560 x 6912,
+    // one Zen 3 core, after about 150 calls in a loop; DOTNET_TieredCompilation=0 or NoInlining
+    // kept it at 14.5). Inside ONNX Runtime a 300-token run of one 2B layer went 3.23 -> 2.92 ms.
+
     // ------------------------------------------------------------------ int8 activations
 
     /// <summary>dots[m - first] = sum_k t[m,k] x[k] for m in [first, end); <paramref name="xSum"/> = sum of the activations.</summary>
@@ -49,7 +55,7 @@ internal static unsafe class TernaryRowKernels
     /// vpmaddubsw multiply digits by activations into 16-bit pair sums, 5 adds. A 16-bit lane
     /// gains at most 5 * 2 * 2 * 128 = 2560 per step, so 12 steps fit before vpmaddwd widens them.
     /// </summary>
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    [MethodImpl(MethodImplOptions.AggressiveOptimization | MethodImplOptions.NoInlining)]
     private static void Int8Avx512(byte* w, int rowBytes, int first, int end, sbyte* x, int xSum, int* dots)
     {
         var (lo0, hi0, lo1, hi1, lo2, hi2, lo3, hi3, top) = Avx512Digits.Digits.Load();
@@ -122,7 +128,7 @@ internal static unsafe class TernaryRowKernels
     /// tables out, and reloading them costs more than the shared activation loads save. A 16-bit
     /// lane gains at most 2560 per step: 12 steps fit.
     /// </summary>
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    [MethodImpl(MethodImplOptions.AggressiveOptimization | MethodImplOptions.NoInlining)]
     private static void Int8Avx2(byte* w, int rowBytes, int first, int end, sbyte* x, int xSum, int* dots)
     {
         var (rest, a0, a1, low, high) = Avx2Digits.Load();
@@ -188,7 +194,7 @@ internal static unsafe class TernaryRowKernels
     /// <see cref="PlaneOrder.PermuteFloatAvx512"/> order to match). Then one FMA per 16 trits, the
     /// floor of any float product. Sums are of t x / 2, exactly half those of t x, doubled at the end.
     /// </summary>
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    [MethodImpl(MethodImplOptions.AggressiveOptimization | MethodImplOptions.NoInlining)]
     private static void FloatAvx512(byte* w, int rowBytes, int first, int end, float* x, float* sums)
     {
         var (lo0, hi0, lo1, hi1, lo2, hi2, lo3, hi3, top) = Avx512Digits.HalfFloatTop.Load();
@@ -249,7 +255,7 @@ internal static unsafe class TernaryRowKernels
     /// per 8 trits makes the floats (activations in <see cref="PlaneOrder.PermuteFloatAvx2"/> order),
     /// then one FMA per 8 weights, four accumulators.
     /// </summary>
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    [MethodImpl(MethodImplOptions.AggressiveOptimization | MethodImplOptions.NoInlining)]
     private static void FloatAvx2(byte* w, int rowBytes, int first, int end, float* x, float* sums)
     {
         var (rest, a0t, a1t, low, high) = Avx2Digits.Load();

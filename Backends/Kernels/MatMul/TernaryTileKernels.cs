@@ -202,7 +202,7 @@ internal static unsafe class TernaryTileKernels
     }
 
     /// <summary>Four rows by three tokens: 12 accumulators, 7 loads per 12 FMAs (len a multiple of 16).</summary>
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    [MethodImpl(MethodImplOptions.AggressiveOptimization | MethodImplOptions.NoInlining)]
     private static void Float4x3Avx512(float* w, int len, float* x, long xStride, float* acc, int accStride)
     {
         float* w1 = w + len, w2 = w1 + len, w3 = w2 + len;
@@ -228,7 +228,7 @@ internal static unsafe class TernaryTileKernels
         acc[0] += Vector512.Sum(c02); acc[1] += Vector512.Sum(c12); acc[2] += Vector512.Sum(c22); acc[3] += Vector512.Sum(c32);
     }
 
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    [MethodImpl(MethodImplOptions.AggressiveOptimization | MethodImplOptions.NoInlining)]
     private static void Float4x1Avx512(float* w, int len, float* x, float* acc)
     {
         float* w1 = w + len, w2 = w1 + len, w3 = w2 + len;
@@ -245,7 +245,7 @@ internal static unsafe class TernaryTileKernels
     }
 
     /// <summary>Four rows by two tokens: 8 accumulators, 4 weight registers (16 ymm registers in all).</summary>
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    [MethodImpl(MethodImplOptions.AggressiveOptimization | MethodImplOptions.NoInlining)]
     private static void Float4x2Avx2(float* w, int len, float* x, long xStride, float* acc, int accStride)
     {
         float* w1 = w + len, w2 = w1 + len, w3 = w2 + len;
@@ -317,7 +317,7 @@ internal static unsafe class TernaryTileKernels
         return Vector512.Sum(Avx512BW.MultiplyAddAdjacent(s, Vector512.Create((short)1)));
     }
 
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    [MethodImpl(MethodImplOptions.AggressiveOptimization | MethodImplOptions.NoInlining)]
     private static void Int8x4x3Avx512(byte* w, int len, sbyte* x, long xStride, int* acc, int accStride)
     {
         byte* w1 = w + len, w2 = w1 + len, w3 = w2 + len;
