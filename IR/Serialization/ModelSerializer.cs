@@ -57,7 +57,9 @@ public static class ModelSerializer
         // Path.GetFullPath throws ArgumentException on "": a usage error, not an internal one.
         if (string.IsNullOrEmpty(path)) throw new ModelFormatException(null, "no model file given: the path is empty");
         var full = Path.GetFullPath(path);
-        var info = PathSafety.Target(full);
+        // Through any links: the file that is read (a link's own FileInfo has the link's length).
+        string real = PathSafety.RealPath(full);
+        var info = new FileInfo(real);
         if (Directory.Exists(full)) throw new ModelFormatException(path, "is a folder, not a model file");
         if (!info.Exists) throw new ModelFormatException(path, "file not found");
         if (info.Length == 0) throw new ModelFormatException(path, "file is empty");
@@ -80,7 +82,7 @@ public static class ModelSerializer
         try
         {
             // A model file that is a link (the Hugging Face hub cache) may find its data beside what it links to.
-            string? physicalDir = Path.GetDirectoryName(PathSafety.RealPath(full));
+            string? physicalDir = Path.GetDirectoryName(real);
             if (physicalDir == PathSafety.RealPath(Path.GetDirectoryName(full)!)) physicalDir = null;
             model = FromFile(source, path, Path.GetDirectoryName(full), limits, out keepOpen, physicalDir);
         }

@@ -11,7 +11,12 @@ public static class PathSafety
     /// accepted too. That is the Hugging Face hub cache, where `snapshots/REV/model.onnx` and
     /// `snapshots/REV/model.onnx.data` are both links into one `blobs/` folder.
     /// </summary>
-    public static string ResolveInside(string baseDir, string location, string describe, string? physicalDir = null)
+    public static string ResolveInside(string baseDir, string location, string describe, string? physicalDir = null) =>
+        ResolveInside(baseDir, location, describe, physicalDir, out _);
+
+    /// <inheritdoc cref="ResolveInside(string, string, string, string?)"/>
+    /// <param name="real">The returned path with every link resolved: the file that will be read.</param>
+    public static string ResolveInside(string baseDir, string location, string describe, string? physicalDir, out string real)
     {
         if (string.IsNullOrEmpty(location))
             throw new TernionException($"{describe}: external data has an empty location");
@@ -24,7 +29,7 @@ public static class PathSafety
             throw new TernionException($"{describe}: external data location '{location}' leaves the model's folder ('..')");
         string realBase = RealPath(Path.GetFullPath(baseDir));
         string full = Path.GetFullPath(Path.Combine(baseDir, location.Replace('\\', '/')));
-        string real = RealPath(full);
+        real = RealPath(full);
         if (!IsUnder(real, realBase) && !(physicalDir is not null && IsUnder(real, RealPath(Path.GetFullPath(physicalDir)))))
             throw new TernionException(physicalDir is null
                 ? $"{describe}: external data location '{location}' resolves outside the model's folder (through a symbolic link, to {real})"

@@ -8,7 +8,7 @@ internal sealed class ProtoReader
 {
     private readonly string _file;
     private readonly string? _baseDir;
-    /// <summary>The folder the model file really is in, when it is reached through a link (see <see cref="PathSafety.ResolveInside"/>).</summary>
+    /// <summary>The folder the model file really is in, when it is reached through a link (see <see cref="PathSafety.ResolveInside(string, string, string, string?)"/>).</summary>
     private readonly string? _physicalDir;
     private readonly Dictionary<string, (string Full, FileInfo Info)> _resolved = new(StringComparer.Ordinal);
     private readonly LoadLimits _limits;
@@ -337,10 +337,10 @@ internal sealed class ProtoReader
         // Resolved once per file: a model's tensors share a few data files, and resolving walks every link.
         if (!_resolved.TryGetValue(location, out var resolved))
         {
-            string where;
-            try { where = PathSafety.ResolveInside(_baseDir, location, what, _physicalDir); }
+            string where, real;
+            try { where = PathSafety.ResolveInside(_baseDir, location, what, _physicalDir, out real); }
             catch (TernionException e) { throw Error(e.Message); }
-            _resolved[location] = resolved = (where, PathSafety.Target(where));
+            _resolved[location] = resolved = (where, new FileInfo(real));
         }
         var (full, info) = resolved;
         if (!info.Exists) throw Error($"{what}: external data file '{location}' does not exist");

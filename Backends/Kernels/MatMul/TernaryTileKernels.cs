@@ -14,6 +14,9 @@ namespace Ternion.Backends.Kernels;
 /// </summary>
 internal static unsafe class TernaryTileKernels
 {
+    // The micro-kernels are NoInlining for the reason given in TernaryRowKernels: inlined into their
+    // dispatchers by a tier-up with profile data, a kernel's steady state could run far slower.
+
     // ------------------------------------------------------------------ decode a tile
 
     /// <summary>
